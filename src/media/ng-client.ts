@@ -1,0 +1,246 @@
+/**
+ * rtpengine "ng" control protocol over UDP: each request is `cookie + ' ' + bencode(dict)`, each reply
+ * `cookie + ' ' + bencode(dict)`. Replies are matched by cookie; a request is retransmitted (same cookie,
+ * rtpengine answers a retransmission from its cookie cache) until a reply arrives or the tries run out.
+ * Duplicate and late replies are ignored.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import bencode from 'bencode';
+import type { Logger } from '../log.js';
+import { MonologueError } from '../errors.js';
+
+/** A bencode value with byte strings decoded as UTF-8. */
+export type NgValue = string | number | NgValue[] | NgDict;
+export interface NgDict {
+  [key: string]: NgValue;
+}
+
+export type NgCommand =
+  | 'ping'
+  | 'offer'
+  | 'answer'
+  | 'delete'
+  | 'list'
+  | 'query'
+  | 'subscribe request'
+  | 'subscribe answer';
+
+export interface NgClientOptions {
+  /** rtpengine's `--listen-ng` address. Default 127.0.0.1. */
+  host?: string;
+  port: number;
+  /** Sends per request, first included. Default 3. */
+  tries?: number;
+  /** Milliseconds between sends; the request fails this long after the last send. Default 500. */
+  retryIntervalMs?: number;
+  log?: Logger;
+}
+
+/** Offer / answer / subscribe replies carry the rewritten SDP. */
+export interface NgSdpReply extends NgDict {
+  sdp: string;
+}
+
+export interface NgClient {
+  readonly host: string;
+  readonly port: number;
+  /** Send any command; resolves with the reply dict when `result` is not `error`. */
+  request(command: NgCommand, params?: NgDict): Promise<NgDict>;
+  /** Resolves when rtpengine answers `pong`. */
+  ping(): Promise<void>;
+  offer(params: NgDict): Promise<NgSdpReply>;
+  answer(params: NgDict): Promise<NgSdpReply>;
+  delete(params: NgDict): Promise<NgDict>;
+  /** Call-ids rtpengine currently holds. */
+  list(limit?: number): Promise<string[]>;
+  query(callId: string, params?: NgDict): Promise<NgDict>;
+  subscribeRequest(params: NgDict): Promise<NgSdpReply>;
+  subscribeAnswer(params: NgDict): Promise<NgDict>;
+  /** Fail pending requests with `MEDIA_CLOSED` and release the socket. Idempotent. */
+  close(): void;
+}
+
+export function createNgClient(opts: NgClientOptions): NgClient {
+  return new UdpNgClient(opts);
+}
+
+// ---------------------------------------------------------------- implementation
+
+interface Pending {
+  command: NgCommand;
+  resolve(reply: NgDict): void;
+  reject(err: Error): void;
+  timer?: NodeJS.Timeout;
+}
+
+class UdpNgClient implements NgClient {
+  readonly host: string;
+  readonly port: number;
+  readonly #tries: number;
+  readonly #interval: number;
+  readonly #log: Logger | undefined;
+  readonly #pending = new Map<string, Pending>();
+  readonly #prefix = randomBytes(4).toString('hex');
+  #seq = 0;
+  #socket: Socket | undefined;
+  #closed = false;
+
+  constructor(opts: NgClientOptions) {
+    this.host = opts.host ?? '127.0.0.1';
+    this.port = opts.port;
+    this.#tries = Math.max(1, opts.tries ?? 3);
+    this.#interval = Math.max(1, opts.retryIntervalMs ?? 500);
+    this.#log = opts.log;
+  }
+
+  request(command: NgCommand, params: NgDict = {}): Promise<NgDict> {
+    if (this.#closed) return Promise.reject(new MonologueError('MEDIA_CLOSED', 'ng client is closed'));
+    const cookie = `${this.#prefix}_${++this.#seq}`;
+    let packet: Buffer;
+    try {
+      packet = Buffer.concat([Buffer.from(cookie + ' '), bencode.encode({ ...params, command })]);
+    } catch (err) {
+      return Promise.reject(new MonologueError('MEDIA_REJECTED', `cannot encode ${command}`, { cause: err }));
+    }
+    const socket = this.#ensureSocket();
+    return new Promise<NgDict>((resolve, reject) => {
+      let sent = 0;
+      const send = (): void => {
+        if (sent >= this.#tries) {
+          this.#pending.delete(cookie);
+          reject(
+            new MonologueError(
+              'MEDIA_TIMEOUT',
+              `rtpengine at ${this.host}:${this.port} did not answer ${command} after ${sent} tries`,
+            ),
+          );
+          return;
+        }
+        sent++;
+        socket.send(packet, this.port, this.host, (err) => {
+          if (err) this.#log?.debug({ err, command }, 'ng send failed');
+        });
+        entry.timer = setTimeout(send, this.#interval);
+      };
+      const entry: Pending = { command, resolve, reject };
+      this.#pending.set(cookie, entry);
+      send();
+    });
+  }
+
+  async ping(): Promise<void> {
+    const reply = await this.request('ping');
+    if (reply.result !== 'pong') {
+      throw new MonologueError('MEDIA_REJECTED', `rtpengine answered ping with ${String(reply.result)}`);
+    }
+  }
+
+  offer(params: NgDict): Promise<NgSdpReply> {
+    return this.#withSdp('offer', params);
+  }
+
+  answer(params: NgDict): Promise<NgSdpReply> {
+    return this.#withSdp('answer', params);
+  }
+
+  delete(params: NgDict): Promise<NgDict> {
+    return this.request('delete', params);
+  }
+
+  async list(limit = 1000): Promise<string[]> {
+    const reply = await this.request('list', { limit });
+    const calls = reply.calls;
+    if (calls === undefined) return [];
+    if (!Array.isArray(calls)) throw new MonologueError('MEDIA_REJECTED', 'rtpengine list reply has no calls list');
+    return calls.filter((c): c is string => typeof c === 'string');
+  }
+
+  query(callId: string, params: NgDict = {}): Promise<NgDict> {
+    return this.request('query', { ...params, 'call-id': callId });
+  }
+
+  subscribeRequest(params: NgDict): Promise<NgSdpReply> {
+    return this.#withSdp('subscribe request', params);
+  }
+
+  subscribeAnswer(params: NgDict): Promise<NgDict> {
+    return this.request('subscribe answer', params);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const [cookie, p] of this.#pending) {
+      clearTimeout(p.timer);
+      this.#pending.delete(cookie);
+      p.reject(new MonologueError('MEDIA_CLOSED', `ng client closed before rtpengine answered ${p.command}`));
+    }
+    this.#socket?.close();
+    this.#socket = undefined;
+  }
+
+  async #withSdp(command: NgCommand, params: NgDict): Promise<NgSdpReply> {
+    const reply = await this.request(command, params);
+    if (typeof reply.sdp !== 'string') {
+      throw new MonologueError('MEDIA_REJECTED', `rtpengine answered ${command} without an SDP`);
+    }
+    return reply as NgSdpReply;
+  }
+
+  #ensureSocket(): Socket {
+    if (this.#socket) return this.#socket;
+    const socket = createSocket(this.host.includes(':') ? 'udp6' : 'udp4');
+    socket.on('message', (msg) => this.#onMessage(msg));
+    socket.on('error', (err) => this.#log?.warn({ err }, 'ng socket error'));
+    socket.unref(); // pending requests keep the process alive through their timers
+    this.#socket = socket;
+    return socket;
+  }
+
+  #onMessage(msg: Buffer): void {
+    const space = msg.indexOf(0x20);
+    if (space <= 0) return;
+    const cookie = msg.subarray(0, space).toString('latin1');
+    const pending = this.#pending.get(cookie);
+    if (!pending) return; // duplicate, late, or not ours
+    let reply: NgValue;
+    try {
+      reply = toNgValue(bencode.decode(msg.subarray(space + 1)));
+    } catch (err) {
+      this.#log?.warn({ err, command: pending.command }, 'undecodable ng reply');
+      return; // a retransmission may still bring a good one
+    }
+    this.#pending.delete(cookie);
+    clearTimeout(pending.timer);
+    if (!isDict(reply)) {
+      pending.reject(new MonologueError('MEDIA_REJECTED', `rtpengine sent a malformed reply to ${pending.command}`));
+      return;
+    }
+    if (reply.result === 'error') {
+      const reason = typeof reply['error-reason'] === 'string' ? reply['error-reason'] : 'no reason given';
+      pending.reject(new MonologueError('MEDIA_REJECTED', `rtpengine refused ${pending.command}: ${reason}`));
+      return;
+    }
+    if (typeof reply.warning === 'string') this.#log?.warn({ command: pending.command, warning: reply.warning }, 'rtpengine warning');
+    pending.resolve(reply);
+  }
+}
+
+/** Turn bencode's Buffers into strings, recursively. */
+export function toNgValue(v: unknown): NgValue {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string') return v;
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8');
+  if (Array.isArray(v)) return v.map(toNgValue);
+  if (v !== null && typeof v === 'object') {
+    const out: NgDict = {};
+    for (const [k, val] of Object.entries(v)) out[k] = toNgValue(val);
+    return out;
+  }
+  throw new TypeError(`not a bencode value: ${typeof v}`);
+}
+
+export function isDict(v: NgValue | undefined): v is NgDict {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
