@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Quickstart: installs what is missing, builds, and starts Monologue with embedded defaults
+# (SQLite and keys in ./data, a supervised local rtpengine). Extra arguments go to `monologue serve`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/system-deps.sh
+system_deps runtime
+[ -d node_modules ] || npm ci --no-audit --no-fund
+npm run --silent build
+mkdir -p data
+exec node dist/src/cli.js serve "$@"

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Monologue needs when they are missing. Sourced by start.sh and test.sh.
+# Usage: system_deps runtime|test
+set -euo pipefail
+
+apt_install() {
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { echo "monologue: need root or sudo to install: $*" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  echo "monologue: installing Debian packages: $*" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+system_deps() {
+  local missing=()
+  command -v node >/dev/null || { echo "monologue: Node.js 20 or newer is required (https://nodejs.org)" >&2; exit 1; }
+  command -v rtpengine >/dev/null || missing+=(rtpengine-daemon)
+  if [ "${1:-runtime}" = test ]; then
+    command -v sipp >/dev/null || missing+=(sip-tester)
+    command -v chromium >/dev/null || missing+=(chromium)
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+  fi
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+}

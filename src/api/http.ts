@@ -1,0 +1,53 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from '../log.js';
+
+export interface HttpDeps {
+  log: Logger;
+  /** Folder with index.html and dialer.css (src/web) and the one with dialer.js (dist/web). */
+  webSourceDir: string;
+  webBuildDir: string;
+  ready: () => Promise<Record<string, boolean>>;
+  bodyLimitBytes: number;
+}
+
+const PAGE_HEADERS = {
+  'content-security-policy': "default-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob: mediastream:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-store',
+};
+
+/** The HTTP surface of issue 2: the dialer page, liveness and readiness. */
+export function createHttp(deps: HttpDeps): FastifyInstance {
+  const app = Fastify({ loggerInstance: deps.log.child({ mod: 'http' }) as FastifyBaseLogger, bodyLimit: deps.bodyLimitBytes, disableRequestLogging: true });
+
+  const assets: Record<string, { file: string; type: string }> = {
+    '/': { file: join(deps.webSourceDir, 'index.html'), type: 'text/html; charset=utf-8' },
+    '/dialer.css': { file: join(deps.webSourceDir, 'dialer.css'), type: 'text/css; charset=utf-8' },
+    '/dialer.js': { file: join(deps.webBuildDir, 'dialer.js'), type: 'text/javascript; charset=utf-8' },
+  };
+  for (const [path, asset] of Object.entries(assets)) {
+    app.get(path, async (_req, reply) => {
+      const body = await readFile(asset.file).catch(() => undefined);
+      if (!body) return reply.code(503).send({ code: 'WEB_NOT_BUILT', message: 'the dialer page is not built; run npm run build' });
+      return reply.headers(PAGE_HEADERS).type(asset.type).send(body);
+    });
+  }
+
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/readyz', async (_req, reply) => {
+    const checks = await deps.ready();
+    const ok = Object.values(checks).every(Boolean);
+    return reply.code(ok ? 200 : 503).send({ ok, checks });
+  });
+
+  app.setNotFoundHandler((_req, reply) => reply.code(404).send({ code: 'NOT_FOUND', message: 'no such route' }));
+  app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, _req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) deps.log.error({ err }, 'http handler failed');
+    return reply.code(status).send({ code: err.code ?? 'ERROR', message: status === 500 ? 'internal error' : err.message });
+  });
+  return app;
+}

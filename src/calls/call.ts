@@ -1,0 +1,131 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../log.js';
+import type { CallRecordPatch, CallRecords, Direction } from './records.js';
+import type { DialerChannel, EndReason, InboundLeg, MediaSession, OutboundLeg } from './ports.js';
+
+export type CallState = 'new' | 'ringing' | 'answered' | 'ended';
+
+/**
+ * One call: owns its SIP leg, its media session and (later) its recorder.
+ * `close(reason)` tears all of them down exactly once, whoever ends the call first,
+ * and emits `close` with the reason.
+ */
+export class Call extends EventEmitter<{ close: [EndReason] }> {
+  readonly id: string;
+  readonly userId: string;
+  readonly direction: Direction;
+  readonly channel: DialerChannel;
+  readonly media: MediaSession;
+  outboundLeg: OutboundLeg | undefined;
+  inboundLeg: InboundLeg | undefined;
+  private stateValue: CallState = 'new';
+  private endReason: EndReason | undefined;
+  private ringTimer: NodeJS.Timeout | undefined;
+  /** Record writes go one after another so a late insert never overwrites a later update. */
+  private writes: Promise<void>;
+  private readonly records: CallRecords;
+  private readonly log: Logger;
+
+  constructor(init: {
+    id: string;
+    userId: string;
+    direction: Direction;
+    counterpart: string;
+    channel: DialerChannel;
+    media: MediaSession;
+    records: CallRecords;
+    log: Logger;
+  }) {
+    super();
+    this.id = init.id;
+    this.userId = init.userId;
+    this.direction = init.direction;
+    this.channel = init.channel;
+    this.media = init.media;
+    this.records = init.records;
+    this.log = init.log.child({ callId: init.id, direction: init.direction });
+    this.writes = this.records
+      .create({ id: this.id, userId: this.userId, direction: this.direction, counterpart: init.counterpart, createdAt: Date.now() })
+      .catch((err: unknown) => this.log.error({ err }, 'call record insert failed'));
+  }
+
+  get state(): CallState {
+    return this.stateValue;
+  }
+
+  get closed(): boolean {
+    return this.stateValue === 'ended';
+  }
+
+  /** Settles when every record write issued so far is done (tests and shutdown wait on it). */
+  flushed(): Promise<void> {
+    return this.writes;
+  }
+
+  record(patch: CallRecordPatch): void {
+    this.writes = this.writes
+      .then(() => this.records.update(this.id, patch))
+      .catch((err: unknown) => this.log.error({ err }, 'call record update failed'));
+  }
+
+  /** 180 from the trunk (outbound) or our 180 to it (inbound). Only the first counts. */
+  markRinging(ringTimeoutMs?: number): void {
+    if (this.stateValue !== 'new') return;
+    this.stateValue = 'ringing';
+    this.record({ ringingAt: Date.now() });
+    if (ringTimeoutMs !== undefined) {
+      this.ringTimer = setTimeout(() => this.close('no-answer'), ringTimeoutMs);
+      this.ringTimer.unref();
+    }
+  }
+
+  /** Server clock at SIP answer: the start of billable time. */
+  markAnswered(): void {
+    if (this.stateValue === 'answered' || this.closed) return;
+    this.stateValue = 'answered';
+    clearTimeout(this.ringTimer);
+    this.record({ answeredAt: Date.now() });
+  }
+
+  close(reason: EndReason, sipStatus?: number): void {
+    if (this.closed) return;
+    const wasAnswered = this.stateValue === 'answered';
+    this.stateValue = 'ended';
+    this.endReason = reason;
+    clearTimeout(this.ringTimer);
+    this.outboundLeg?.end();
+    if (this.inboundLeg) {
+      if (wasAnswered) this.inboundLeg.end();
+      else this.inboundLeg.reject(rejectStatusFor(reason));
+    }
+    this.record({ endedAt: Date.now(), endReason: reason, ...(sipStatus !== undefined && { sipStatus }) });
+    this.log.info({ reason, sipStatus, answered: wasAnswered }, 'call ended');
+    // The dialer hears of the end only once rtpengine has let go of the call, so whoever sees
+    // `call.ended` sees no media left behind. MediaSession.close() never throws.
+    void this.media.close().then(() => {
+      this.channel.ended(this.id, reason);
+      this.emit('close', reason);
+    });
+  }
+
+  get reason(): EndReason | undefined {
+    return this.endReason;
+  }
+}
+
+/** The final response we send the trunk when an inbound call ends before answer. */
+function rejectStatusFor(reason: EndReason): number {
+  switch (reason) {
+    case 'rejected':
+      return 603;
+    case 'busy':
+      return 486;
+    case 'cancelled':
+      return 487;
+    case 'media-failed':
+    case 'shutdown':
+      return 503;
+    default:
+      return 480;
+  }
+}

@@ -1,0 +1,90 @@
+import type { Db } from '../db/database.js';
+import type { PhoneVault } from '../crypto/phone-vault.js';
+import type { EndReason } from './ports.js';
+
+export type Direction = 'outbound' | 'inbound';
+
+/** A call attempt as stored: the counterpart only as keyed hash and ciphertext. */
+export interface CallRecord {
+  id: string;
+  userId: string;
+  direction: Direction;
+  counterpart: string;
+  sipCallId: string | null;
+  createdAt: number;
+  ringingAt: number | null;
+  answeredAt: number | null;
+  endedAt: number | null;
+  endReason: EndReason | null;
+  sipStatus: number | null;
+}
+
+export interface CallRecordPatch {
+  sipCallId?: string;
+  ringingAt?: number;
+  answeredAt?: number;
+  endedAt?: number;
+  endReason?: EndReason;
+  sipStatus?: number;
+}
+
+export interface CallRecords {
+  create(input: { id: string; userId: string; direction: Direction; counterpart: string; createdAt: number }): Promise<void>;
+  update(id: string, patch: CallRecordPatch): Promise<void>;
+  /** Owner-scoped read: another user's id reads as missing. */
+  get(userId: string, id: string): Promise<CallRecord | undefined>;
+}
+
+export function createCallRecords(db: Db, vault: PhoneVault): CallRecords {
+  return {
+    async create(c) {
+      await db
+        .insertInto('calls')
+        .values({
+          id: c.id,
+          user_id: c.userId,
+          direction: c.direction,
+          counterpart_hash: vault.hash(c.counterpart),
+          counterpart_cipher: vault.seal(c.counterpart),
+          sip_call_id: null,
+          created_at: c.createdAt,
+          ringing_at: null,
+          answered_at: null,
+          ended_at: null,
+          end_reason: null,
+          sip_status: null,
+        })
+        .execute();
+    },
+    async update(id, p) {
+      const set = {
+        ...(p.sipCallId !== undefined && { sip_call_id: p.sipCallId }),
+        ...(p.ringingAt !== undefined && { ringing_at: p.ringingAt }),
+        ...(p.answeredAt !== undefined && { answered_at: p.answeredAt }),
+        ...(p.endedAt !== undefined && { ended_at: p.endedAt }),
+        ...(p.endReason !== undefined && { end_reason: p.endReason }),
+        ...(p.sipStatus !== undefined && { sip_status: p.sipStatus }),
+      };
+      if (Object.keys(set).length === 0) return;
+      await db.updateTable('calls').set(set).where('id', '=', id).execute();
+    },
+    async get(userId, id) {
+      const r = await db.selectFrom('calls').selectAll().where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+      if (!r) return undefined;
+      const num = (v: number | null) => (v === null ? null : Number(v));
+      return {
+        id: r.id,
+        userId: r.user_id,
+        direction: r.direction,
+        counterpart: vault.open(r.counterpart_cipher),
+        sipCallId: r.sip_call_id,
+        createdAt: Number(r.created_at),
+        ringingAt: num(r.ringing_at),
+        answeredAt: num(r.answered_at),
+        endedAt: num(r.ended_at),
+        endReason: r.end_reason as EndReason | null,
+        sipStatus: num(r.sip_status),
+      };
+    },
+  };
+}

@@ -1,0 +1,289 @@
+import type { Logger } from '../log.js';
+import { maskPhone } from '../log.js';
+import type { Users } from '../accounts/users.js';
+import { normaliseE164 } from '../crypto/phone-vault.js';
+import { MonologueError, errorMessage } from '../errors.js';
+import { newId } from '../ids.js';
+import { Call } from './call.js';
+import type { CallRecords } from './records.js';
+import {
+  reasonForStatus,
+  type DialerChannel,
+  type InboundLeg,
+  type InboundListener,
+  type InboundOffer,
+  type MediaRelay,
+  type Trunk,
+} from './ports.js';
+
+export interface SwitchboardOptions {
+  ringTimeoutMs: number;
+  maxCallsPerUser: number;
+  drainMs: number;
+}
+
+export interface SwitchboardDeps {
+  users: Users;
+  records: CallRecords;
+  media: MediaRelay;
+  log: Logger;
+  /** Set after construction: the SIP endpoint needs the switchboard's inbound handler first. */
+  trunk?: Trunk;
+}
+
+/**
+ * Routes calls between connected dialers and the trunk. Keeps the live calls and the connected
+ * dialers; every action a dialer asks for is checked against the call's owner and channel.
+ */
+export class Switchboard {
+  private readonly calls = new Map<string, Call>();
+  /** Per user, connected dialers in connection order: inbound calls ring the newest. */
+  private readonly dialers = new Map<string, DialerChannel[]>();
+  private draining = false;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly deps: SwitchboardDeps,
+    private readonly options: SwitchboardOptions,
+  ) {
+    this.log = deps.log.child({ mod: 'switchboard' });
+  }
+
+  set trunk(trunk: Trunk) {
+    this.deps.trunk = trunk;
+  }
+
+  get liveCalls(): number {
+    return this.calls.size;
+  }
+
+  /** Test and operations hook: the live call with this id. */
+  call(id: string): Call | undefined {
+    return this.calls.get(id);
+  }
+
+  /** Register a dialer. The returned function detaches it and ends its calls. */
+  attachDialer(channel: DialerChannel): () => void {
+    const list = this.dialers.get(channel.userId) ?? [];
+    list.push(channel);
+    this.dialers.set(channel.userId, list);
+    return () => {
+      const left = (this.dialers.get(channel.userId) ?? []).filter((c) => c !== channel);
+      if (left.length) this.dialers.set(channel.userId, left);
+      else this.dialers.delete(channel.userId);
+      for (const call of [...this.calls.values()]) {
+        if (call.channel === channel) call.close('dialer-disconnected');
+      }
+    };
+  }
+
+  async startCall(channel: DialerChannel, ref: string, to: string, sdp: string): Promise<void> {
+    const reject = (code: string, message: string) => channel.error(code, message, ref);
+    if (this.draining) return reject('SHUTTING_DOWN', 'the service is shutting down; try again in a moment');
+    const trunk = this.deps.trunk;
+    if (!trunk) return reject('NOT_READY', 'the SIP trunk is not ready yet; try again in a moment');
+    const callee = normaliseE164(to);
+    if (!callee) return reject('NUMBER_INVALID', 'the number must be E.164: + then country code and number, e.g. +15550001111');
+    if (this.liveCallsOf(channel.userId) >= this.options.maxCallsPerUser) {
+      return reject('TOO_MANY_CALLS', `at most ${this.options.maxCallsPerUser} calls at once; hang one up first`);
+    }
+    const user = await this.deps.users.byId(channel.userId);
+    if (!user) return reject('USER_NOT_FOUND', 'your account no longer exists; sign in again');
+
+    const call = this.open(channel, 'outbound', callee);
+    channel.created(ref, call.id);
+    this.log.info({ callId: call.id, to: maskPhone(callee) }, 'outbound call');
+
+    let trunkSdp: string;
+    try {
+      trunkSdp = await call.media.dialerOffer(sdp);
+    } catch (err) {
+      this.mediaFailure(call, err, ref);
+      return;
+    }
+    if (call.closed) return; // hung up while rtpengine was answering
+
+    call.outboundLeg = trunk.dial(
+      { to: callee, from: user.phone, sdp: trunkSdp },
+      {
+        ringing: () => {
+          if (call.closed || call.state !== 'new') return;
+          call.markRinging();
+          channel.ringing(call.id);
+        },
+        answered: (answerSdp) => {
+          if (call.closed) return;
+          call.markAnswered();
+          call.media.trunkAnswer(answerSdp).then(
+            (dialerSdp) => {
+              if (!call.closed) channel.answered(call.id, dialerSdp);
+            },
+            (err: unknown) => this.mediaFailure(call, err),
+          );
+        },
+        failed: (status) => call.close(reasonForStatus(status), status),
+        ended: () => call.close('remote-hangup'),
+      },
+    );
+    call.record({ sipCallId: call.outboundLeg.sipCallId });
+  }
+
+  /** The SIP layer's handler for a new, authorised inbound INVITE. */
+  readonly incoming = (offer: InboundOffer, leg: InboundLeg): InboundListener => {
+    let call: Call | undefined;
+    // The trunk may cancel while we are still looking the user up.
+    let cancelledEarly = false;
+    void this.ring(offer, leg, () => cancelledEarly).then((c) => (call = c));
+    return {
+      cancelled: () => {
+        cancelledEarly = true;
+        call?.close('cancelled', 487);
+      },
+      ended: () => call?.close('remote-hangup'),
+    };
+  };
+
+  accept(channel: DialerChannel, callId: string, sdp: string): void {
+    const call = this.owned(channel, callId);
+    if (!call) return channel.error('CALL_NOT_FOUND', 'no such call on this connection');
+    if (call.direction !== 'inbound' || call.state !== 'ringing') {
+      return channel.error('CALL_STATE', 'this call is not waiting to be answered');
+    }
+    const leg = call.inboundLeg;
+    call.media.dialerAnswer(sdp).then(
+      (trunkSdp) => {
+        if (call.closed || !leg) return;
+        leg.answer(trunkSdp);
+        call.markAnswered();
+      },
+      (err: unknown) => this.mediaFailure(call, err),
+    );
+  }
+
+  reject(channel: DialerChannel, callId: string): void {
+    const call = this.owned(channel, callId);
+    if (!call) return channel.error('CALL_NOT_FOUND', 'no such call on this connection');
+    if (call.direction !== 'inbound' || call.state === 'answered') {
+      return channel.error('CALL_STATE', 'only a ringing incoming call can be rejected; hang up instead');
+    }
+    call.close('rejected', 603);
+  }
+
+  hangup(channel: DialerChannel, callId: string): void {
+    const call = this.owned(channel, callId);
+    if (!call) return channel.error('CALL_NOT_FOUND', 'no such call on this connection');
+    call.close('local-hangup');
+  }
+
+  /**
+   * Stop taking calls; wait up to drainMs for live calls to end, then end the rest.
+   * Resolves when every call is closed and its record written.
+   */
+  async drain(): Promise<void> {
+    this.draining = true;
+    const deadline = Date.now() + this.options.drainMs;
+    while (this.calls.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const left = [...this.calls.values()];
+    for (const call of left) call.close('shutdown');
+    await Promise.all(left.map((c) => new Promise<void>((r) => (c.closed && !this.calls.has(c.id) ? r() : c.once('close', () => r())))));
+    await Promise.all(left.map((c) => c.flushed()));
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private async ring(offer: InboundOffer, leg: InboundLeg, cancelled: () => boolean): Promise<Call | undefined> {
+    if (this.draining) {
+      leg.reject(503);
+      return undefined;
+    }
+    const to = normaliseE164(offer.to);
+    const user = to ? await this.deps.users.byPhone(to).catch(() => undefined) : undefined;
+    if (!user) {
+      this.log.info({ to: maskPhone(offer.to) }, 'inbound call for an unknown number');
+      leg.reject(404);
+      return undefined;
+    }
+    const channel = this.dialers.get(user.id)?.at(-1);
+    const counterpart = normaliseE164(offer.from) ?? offer.from;
+    if (!channel) {
+      this.log.info({ userId: user.id }, 'inbound call while no dialer is connected');
+      leg.reject(480);
+      this.recordMissed(user.id, counterpart, 'no-answer', 480);
+      return undefined;
+    }
+    if (this.liveCallsOf(user.id) >= this.options.maxCallsPerUser) {
+      leg.reject(486);
+      this.recordMissed(user.id, counterpart, 'busy', 486);
+      return undefined;
+    }
+    const call = this.open(channel, 'inbound', counterpart);
+    call.inboundLeg = leg;
+    call.record({ sipCallId: offer.sipCallId });
+    if (cancelled()) {
+      call.close('cancelled', 487);
+      return call;
+    }
+    try {
+      const dialerSdp = await call.media.trunkOffer(offer.sdp);
+      if (call.closed) return call;
+      leg.ringing();
+      call.markRinging(this.options.ringTimeoutMs);
+      channel.incoming(call.id, counterpart, dialerSdp);
+    } catch (err) {
+      this.mediaFailure(call, err);
+    }
+    return call;
+  }
+
+  /** An attempt that never became a live call still leaves a record for its owner. */
+  private recordMissed(userId: string, counterpart: string, reason: 'no-answer' | 'busy', status: number): void {
+    const now = Date.now();
+    const id = newId('call');
+    void this.deps.records
+      .create({ id, userId, direction: 'inbound', counterpart, createdAt: now })
+      .then(() => this.deps.records.update(id, { endedAt: now, endReason: reason, sipStatus: status }))
+      .catch((err: unknown) => this.log.error({ err }, 'missed-call record failed'));
+  }
+
+  private open(channel: DialerChannel, direction: 'inbound' | 'outbound', counterpart: string): Call {
+    const id = newId('call');
+    const call = new Call({
+      id,
+      userId: channel.userId,
+      direction,
+      counterpart,
+      channel,
+      media: this.deps.media.open(id),
+      records: this.deps.records,
+      log: this.log,
+    });
+    this.calls.set(id, call);
+    call.once('close', () => this.calls.delete(id));
+    return call;
+  }
+
+  private mediaFailure(call: Call, err: unknown, ref?: string): void {
+    const code = err instanceof MonologueError ? err.code : 'MEDIA_FAILED';
+    this.log.warn({ callId: call.id, code, err: errorMessage(err) }, 'media setup failed');
+    if (code === 'BAD_SDP') call.channel.error(code, errorMessage(err), ref);
+    call.close('media-failed');
+  }
+
+  private owned(channel: DialerChannel, callId: string): Call | undefined {
+    const call = this.calls.get(callId);
+    // Same answer for unknown and foreign calls: nothing to learn by guessing ids.
+    return call && call.userId === channel.userId && call.channel === channel ? call : undefined;
+  }
+
+  private liveCallsOf(userId: string): number {
+    let n = 0;
+    for (const c of this.calls.values()) if (c.userId === userId && !c.closed) n++;
+    return n;
+  }
+}

@@ -1,0 +1,107 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+const Port = Type.Integer({ minimum: 1, maximum: 65535, description: 'a TCP/UDP port, 1-65535' });
+const Address = Type.String({ minLength: 1, description: 'an IP address or host name' });
+const Codec = Type.Union([Type.Literal('PCMU'), Type.Literal('PCMA'), Type.Literal('opus')], {
+  description: 'one of PCMU, PCMA, opus',
+});
+
+/** The whole configuration. `config/default.json` holds every key with its default. */
+export const ConfigSchema = Type.Object(
+  {
+    dataDir: Type.String({ minLength: 1, description: 'folder for the SQLite file, keys and spool' }),
+    log: Type.Object(
+      { level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))) },
+      { additionalProperties: false },
+    ),
+    http: Type.Object(
+      {
+        host: Address,
+        port: Type.Integer({ minimum: 0, maximum: 65535, description: 'a port, 0 for any free one' }),
+        /** URL printed for people; empty means http://host:port/ */
+        publicUrl: Type.String(),
+        bodyLimitBytes: Type.Integer({ minimum: 1024 }),
+      },
+      { additionalProperties: false },
+    ),
+    database: Type.Object(
+      {
+        /** empty: SQLite file `monologue.db` in dataDir; `postgres://…`: PostgreSQL */
+        url: Type.String({ pattern: '^$|^postgres(ql)?://', description: 'empty or a postgres:// URL' }),
+      },
+      { additionalProperties: false },
+    ),
+    sip: Type.Object(
+      {
+        listenAddress: Address,
+        port: Port,
+        udp: Type.Boolean(),
+        tcp: Type.Boolean(),
+        publicAddress: Type.String(),
+        inviteTimeoutMs: Type.Integer({ minimum: 1000 }),
+        trunk: Type.Object(
+          {
+            host: Address,
+            port: Port,
+            transport: Type.Union([Type.Literal('udp'), Type.Literal('tcp')], { description: 'udp or tcp' }),
+            username: Type.String(),
+            password: Type.String(),
+            domain: Type.String(),
+            allowedSources: Type.Array(Type.String({ minLength: 1 }), { description: 'list of IP addresses' }),
+          },
+          { additionalProperties: false },
+        ),
+      },
+      { additionalProperties: false },
+    ),
+    media: Type.Object(
+      {
+        trunkCodecs: Type.Array(Codec, { minItems: 1 }),
+        ngTimeoutMs: Type.Integer({ minimum: 100 }),
+        rtpengine: Type.Object(
+          {
+            spawn: Type.Boolean({ description: 'true: start and supervise a local rtpengine' }),
+            binary: Type.String({ minLength: 1 }),
+            ngAddress: Address,
+            ngPort: Port,
+            interface: Address,
+            portMin: Port,
+            portMax: Port,
+          },
+          { additionalProperties: false },
+        ),
+      },
+      { additionalProperties: false },
+    ),
+    calls: Type.Object(
+      {
+        ringTimeoutMs: Type.Integer({ minimum: 1000 }),
+        maxCallsPerUser: Type.Integer({ minimum: 1 }),
+        drainMs: Type.Integer({ minimum: 0 }),
+      },
+      { additionalProperties: false },
+    ),
+    signaling: Type.Object(
+      {
+        maxMessageBytes: Type.Integer({ minimum: 1024 }),
+        authTimeoutMs: Type.Integer({ minimum: 100 }),
+        maxMessagesPerSecond: Type.Integer({ minimum: 1 }),
+      },
+      { additionalProperties: false },
+    ),
+    accounts: Type.Object(
+      { tokenTtlHours: Type.Integer({ minimum: 1 }) },
+      { additionalProperties: false },
+    ),
+    secrets: Type.Object(
+      {
+        /** 32-byte key for phone-number hashing and encryption; empty: `dataDir/keys/phone.key`, created on first start */
+        phoneKeyFile: Type.String(),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;

@@ -1,0 +1,58 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import SQLite from 'better-sqlite3';
+import pg from 'pg';
+import type { Tables } from './tables.js';
+import { migrationProvider } from './migrations.js';
+import { MonologueError } from '../errors.js';
+
+export type Db = Kysely<Tables>;
+
+export interface DatabaseHandle {
+  readonly db: Db;
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Cheap round trip for /readyz. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+// bigint (int8) columns hold millisecond timestamps, which fit a JS number exactly.
+pg.types.setTypeParser(20, (v: string) => Number.parseInt(v, 10));
+
+/** `postgres://…` → PostgreSQL; anything else is a SQLite file path. Runs migrations. */
+export async function openDatabase(target: string): Promise<DatabaseHandle> {
+  const isPg = /^postgres(ql)?:\/\//.test(target);
+  let db: Db;
+  if (isPg) {
+    const pool = new pg.Pool({ connectionString: target, max: 10 });
+    // A dropped idle connection must not crash the process; the pool replaces it.
+    pool.on('error', () => undefined);
+    db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+  } else {
+    if (target !== ':memory:') mkdirSync(dirname(target), { recursive: true });
+    const file = new SQLite(target);
+    file.pragma('journal_mode = WAL');
+    file.pragma('busy_timeout = 5000');
+    file.pragma('foreign_keys = ON');
+    db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: file }) });
+  }
+  const { error } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
+  if (error) {
+    await db.destroy();
+    throw new MonologueError('DB_MIGRATION_FAILED', `database migration failed on ${isPg ? 'PostgreSQL' : 'SQLite'}: ${(error as Error).message}`, { cause: error });
+  }
+  return {
+    db,
+    dialect: isPg ? 'postgres' : 'sqlite',
+    async ping() {
+      try {
+        await db.selectFrom('users').select('id').limit(1).execute();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    close: () => db.destroy(),
+  };
+}

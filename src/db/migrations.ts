@@ -1,0 +1,47 @@
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+
+/** One migration set for SQLite and PostgreSQL: only types both understand. */
+const migrations: Record<string, Migration> = {
+  '0001_accounts_calls': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('users')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('phone_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('phone_cipher', 'text', (c) => c.notNull())
+        .addColumn('enrolled', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createTable('sessions')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('revoked_at', 'bigint')
+        .execute();
+      await db.schema
+        .createTable('calls')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('direction', 'text', (c) => c.notNull().check(sql`direction in ('outbound', 'inbound')`))
+        .addColumn('counterpart_hash', 'text', (c) => c.notNull())
+        .addColumn('counterpart_cipher', 'text', (c) => c.notNull())
+        .addColumn('sip_call_id', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('ringing_at', 'bigint')
+        .addColumn('answered_at', 'bigint')
+        .addColumn('ended_at', 'bigint')
+        .addColumn('end_reason', 'text')
+        .addColumn('sip_status', 'integer')
+        .execute();
+      await db.schema.createIndex('calls_user_created').on('calls').columns(['user_id', 'created_at']).execute();
+      await db.schema.createIndex('calls_sip_call_id').on('calls').column('sip_call_id').execute();
+    },
+  },
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => migrations,
+};

@@ -1,0 +1,140 @@
+import { join, resolve } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config/load.js';
+import { packageRoot } from './config/load.js';
+import type { Logger } from './log.js';
+import { openDatabase, type DatabaseHandle } from './db/database.js';
+import { loadOrCreateKey } from './crypto/key-file.js';
+import { createPhoneVault, type PhoneVault } from './crypto/phone-vault.js';
+import { createUsers, type Users } from './accounts/users.js';
+import { createTokens, type Tokens } from './accounts/tokens.js';
+import { createCallRecords, type CallRecords } from './calls/records.js';
+import { Switchboard } from './calls/switchboard.js';
+import { createNgClient, createRtpengineProcess, createRtpengineRelay, type NgClient, type RtpengineProcess, type RtpengineRelay } from './media/index.js';
+import { createSipEndpoint, type SipEndpoint } from './sip/endpoint.js';
+import { createSignaling, type Signaling } from './signaling/server.js';
+import { createHttp } from './api/http.js';
+
+/** A running Monologue: every role in one process (DESIGN §1). */
+export interface Service {
+  readonly config: Config;
+  readonly url: string;
+  readonly httpPort: number;
+  readonly db: DatabaseHandle;
+  readonly users: Users;
+  readonly tokens: Tokens;
+  readonly records: CallRecords;
+  readonly switchboard: Switchboard;
+  readonly media: RtpengineRelay;
+  readonly vault: PhoneVault;
+  /** Stop taking calls, let live ones finish (up to calls.drainMs), then release everything. */
+  close(): Promise<void>;
+}
+
+/** Open the data layer alone: the CLI's user and token commands need nothing more. */
+export async function openStore(config: Config): Promise<{ db: DatabaseHandle; vault: PhoneVault; users: Users; tokens: Tokens }> {
+  const dataDir = resolve(config.dataDir);
+  const vault = createPhoneVault(loadOrCreateKey(config.secrets.phoneKeyFile || join(dataDir, 'keys', 'phone.key')));
+  const db = await openDatabase(config.database.url || join(dataDir, 'monologue.db'));
+  return { db, vault, users: createUsers(db.db, vault), tokens: createTokens(db.db) };
+}
+
+export async function startService(config: Config, log: Logger): Promise<Service> {
+  const cleanup: Array<() => Promise<void> | void> = [];
+  const undo = async () => {
+    for (const fn of cleanup.reverse()) await Promise.resolve(fn()).catch(() => undefined);
+  };
+  try {
+    const store = await openStore(config);
+    cleanup.push(() => store.db.close());
+    const records = createCallRecords(store.db.db, store.vault);
+
+    const r = config.media.rtpengine;
+    let rtpengine: RtpengineProcess | undefined;
+    let ng: NgClient;
+    if (r.spawn) {
+      rtpengine = createRtpengineProcess({
+        log,
+        binary: r.binary,
+        interface: r.interface,
+        ngHost: r.ngAddress,
+        ngPort: r.ngPort,
+        portMin: r.portMin,
+        portMax: r.portMax,
+      });
+      cleanup.push(() => rtpengine?.stop());
+      await rtpengine.start();
+      ng = rtpengine.ng;
+    } else {
+      ng = createNgClient({ host: r.ngAddress, port: r.ngPort, log, retryIntervalMs: Math.max(100, Math.floor(config.media.ngTimeoutMs / 3)) });
+      cleanup.push(() => ng.close());
+    }
+    const media = createRtpengineRelay({ ng, trunkCodecs: config.media.trunkCodecs, log });
+
+    const switchboard = new Switchboard({ users: store.users, records, media, log }, config.calls);
+    const sip: SipEndpoint = await createSipEndpoint(
+      {
+        listen: { address: config.sip.listenAddress, port: config.sip.port, udp: config.sip.udp, tcp: config.sip.tcp },
+        publicAddress: config.sip.publicAddress || undefined,
+        trunk: {
+          host: config.sip.trunk.host,
+          port: config.sip.trunk.port,
+          transport: config.sip.trunk.transport,
+          username: config.sip.trunk.username || undefined,
+          password: config.sip.trunk.password || undefined,
+          domain: config.sip.trunk.domain || undefined,
+          allowedSources: config.sip.trunk.allowedSources,
+        },
+        inviteTimeoutMs: config.sip.inviteTimeoutMs,
+      },
+      log,
+      switchboard.incoming,
+    );
+    cleanup.push(() => sip.close());
+    switchboard.trunk = sip.trunk;
+
+    const signaling: Signaling = createSignaling({ tokens: store.tokens, switchboard, log }, config.signaling);
+    cleanup.push(() => signaling.close());
+
+    const root = packageRoot();
+    const http = createHttp({
+      log,
+      webSourceDir: join(root, 'src', 'web'),
+      webBuildDir: join(root, 'dist', 'web'),
+      bodyLimitBytes: config.http.bodyLimitBytes,
+      ready: async () => ({ database: await store.db.ping(), rtpengine: await media.ready(), accepting: !switchboard.isDraining }),
+    });
+    http.server.on('upgrade', (req, socket, head) => {
+      if (!signaling.handleUpgrade(req, socket, head)) socket.destroy();
+    });
+    await http.listen({ host: config.http.host, port: config.http.port });
+    cleanup.push(() => http.close());
+    const port = (http.server.address() as AddressInfo).port;
+    const url = config.http.publicUrl || `http://${config.http.host}:${port}/`;
+
+    let closing: Promise<void> | undefined;
+    return {
+      config,
+      url,
+      httpPort: port,
+      db: store.db,
+      users: store.users,
+      tokens: store.tokens,
+      records,
+      switchboard,
+      media,
+      vault: store.vault,
+      close() {
+        closing ??= (async () => {
+          sip.drain();
+          await switchboard.drain();
+          await undo();
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+}

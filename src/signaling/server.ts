@@ -1,0 +1,171 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, WebSocket, type RawData } from 'ws';
+import type { Logger } from '../log.js';
+import type { Tokens } from '../accounts/tokens.js';
+import type { Switchboard } from '../calls/switchboard.js';
+import type { DialerChannel, EndReason } from '../calls/ports.js';
+import { parseClientMessage, type ClientMessage } from './protocol.js';
+
+export interface SignalingOptions {
+  maxMessageBytes: number;
+  authTimeoutMs: number;
+  maxMessagesPerSecond: number;
+}
+
+export const SIGNAL_PATH = '/v1/signal';
+
+/** Close codes (4000-4999 are ours): a client can tell why it was dropped. */
+const CLOSE_AUTH_FAILED = 4001;
+const CLOSE_AUTH_TIMEOUT = 4002;
+const CLOSE_RATE_LIMIT = 4008;
+const CLOSE_SHUTDOWN = 1001;
+
+export interface Signaling {
+  /** Call from the HTTP server's `upgrade` event; returns false when the path is not ours. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  readonly connections: number;
+  close(): Promise<void>;
+}
+
+export function createSignaling(deps: { tokens: Tokens; switchboard: Switchboard; log: Logger }, options: SignalingOptions): Signaling {
+  const log = deps.log.child({ mod: 'signaling' });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false });
+  wss.on('connection', (ws: WebSocket) => serve(ws));
+  wss.on('error', (err) => log.warn({ err }, 'websocket server error'));
+
+  const heartbeat = setInterval(() => {
+    for (const ws of wss.clients) {
+      const alive = ws as WebSocket & { alive?: boolean };
+      if (alive.alive === false) {
+        ws.terminate();
+        continue;
+      }
+      alive.alive = false;
+      ws.ping();
+    }
+  }, 30_000);
+  heartbeat.unref();
+
+  function serve(ws: WebSocket): void {
+    const state: { channel?: DialerChannel; detach?: () => void } = {};
+    let authPending = false;
+    const limiter = rateLimiter(options.maxMessagesPerSecond);
+    const send = (msg: Record<string, unknown>) => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+    };
+    const error = (code: string, message: string, ref?: string) => send({ type: 'error', code, message, ...(ref !== undefined && { ref }) });
+
+    const authTimer = setTimeout(() => {
+      if (state.channel) return;
+      error('AUTH_TIMEOUT', `send {"type":"auth","token":…} within ${options.authTimeoutMs} ms of connecting`);
+      ws.close(CLOSE_AUTH_TIMEOUT, 'auth timeout');
+    }, options.authTimeoutMs);
+
+    ws.on('pong', () => ((ws as WebSocket & { alive?: boolean }).alive = true));
+    ws.on('error', (err) => log.debug({ err: err.message }, 'websocket error'));
+    ws.on('close', () => {
+      clearTimeout(authTimer);
+      state.detach?.();
+    });
+
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      const verdict = limiter();
+      if (verdict === 'drop') return error('RATE_LIMITED', `more than ${options.maxMessagesPerSecond} messages a second; slow down`);
+      if (verdict === 'close') return ws.close(CLOSE_RATE_LIMIT, 'rate limit');
+      if (isBinary) return error('BAD_MESSAGE', 'binary frames are not accepted; send JSON text');
+      const parsed = parseClientMessage(data.toString());
+      if (!parsed.ok) return error(parsed.code, parsed.message, parsed.ref);
+      const msg = parsed.message;
+      if (msg.type === 'ping') return send({ type: 'pong' });
+      if (msg.type === 'auth') return void authenticate(msg.token);
+      if (!state.channel) return error('AUTH_REQUIRED', 'authenticate first with {"type":"auth","token":…}', 'ref' in msg ? msg.ref : undefined);
+      dispatch(state.channel, msg).catch((err: unknown) => {
+        log.error({ err }, 'signaling handler failed');
+        error('INTERNAL', 'the server could not handle that message; try again', 'ref' in msg ? msg.ref : undefined);
+      });
+    });
+
+    async function authenticate(token: string): Promise<void> {
+      if (state.channel || authPending) return error('ALREADY_AUTHENTICATED', 'this connection is already authenticated');
+      authPending = true;
+      const userId = await deps.tokens.verify(token).catch((err: unknown) => {
+        log.error({ err }, 'token lookup failed');
+        return undefined;
+      });
+      authPending = false;
+      if (ws.readyState !== WebSocket.OPEN) return;
+      if (!userId) {
+        error('AUTH_FAILED', 'the token is unknown, expired or revoked; ask for a new one');
+        ws.close(CLOSE_AUTH_FAILED, 'auth failed');
+        return;
+      }
+      clearTimeout(authTimer);
+      state.channel = channelFor(userId, send);
+      state.detach = deps.switchboard.attachDialer(state.channel);
+      send({ type: 'ready', userId });
+      log.info({ userId }, 'dialer connected');
+    }
+  }
+
+  async function dispatch(channel: DialerChannel, msg: Exclude<ClientMessage, { type: 'auth' | 'ping' }>): Promise<void> {
+    switch (msg.type) {
+      case 'call.start':
+        return deps.switchboard.startCall(channel, msg.ref, msg.to, msg.sdp);
+      case 'call.hangup':
+        return deps.switchboard.hangup(channel, msg.callId);
+      case 'call.accept':
+        return deps.switchboard.accept(channel, msg.callId, msg.sdp);
+      case 'call.reject':
+        return deps.switchboard.reject(channel, msg.callId);
+    }
+  }
+
+  return {
+    handleUpgrade(req, socket, head) {
+      const path = (req.url ?? '').split('?')[0];
+      if (path !== SIGNAL_PATH) return false;
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+      return true;
+    },
+    get connections() {
+      return wss.clients.size;
+    },
+    async close() {
+      clearInterval(heartbeat);
+      for (const ws of wss.clients) ws.close(CLOSE_SHUTDOWN, 'server shutting down');
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+function channelFor(userId: string, send: (msg: Record<string, unknown>) => void): DialerChannel {
+  return {
+    userId,
+    created: (ref, callId) => send({ type: 'call.created', ref, callId }),
+    ringing: (callId) => send({ type: 'call.ringing', callId }),
+    answered: (callId, sdp) => send({ type: 'call.answered', callId, sdp }),
+    incoming: (callId, from, sdp) => send({ type: 'call.incoming', callId, from, sdp }),
+    ended: (callId, reason: EndReason) => send({ type: 'call.ended', callId, reason }),
+    error: (code, message, ref) => send({ type: 'error', code, message, ...(ref !== undefined && { ref }) }),
+  };
+}
+
+/** Token bucket of one second's worth; a client far over the limit is disconnected. */
+function rateLimiter(perSecond: number): () => 'ok' | 'drop' | 'close' {
+  let tokens = perSecond;
+  let last = Date.now();
+  let dropped = 0;
+  return () => {
+    const now = Date.now();
+    tokens = Math.min(perSecond, tokens + ((now - last) / 1000) * perSecond);
+    last = now;
+    if (tokens >= 1) {
+      tokens -= 1;
+      dropped = 0;
+      return 'ok';
+    }
+    dropped++;
+    return dropped > perSecond * 5 ? 'close' : 'drop';
+  };
+}
