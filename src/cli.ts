@@ -75,6 +75,10 @@ async function runStoreCommand(
 
 async function serve(config: Config): Promise<number> {
   const log = createLogger(config.log.level);
+  // Last line of defence for "bad input never crashes the process": every transport already
+  // catches its own errors; anything that still escapes is logged, not fatal.
+  process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception (kept running)'));
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection (kept running)'));
   const service = await startService(config, log);
   log.info({ url: service.url }, 'monologue is up');
   process.stdout.write(`Monologue dialer: ${service.url}\n`);
