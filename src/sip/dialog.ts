@@ -1,0 +1,110 @@
+/**
+ * A SIP dialog (RFC 3261 §12): the state both sides of a call share once the INVITE has a 2xx —
+ * Call-ID, tags, our CSeq, the remote target and the route set — and the in-dialog requests we send
+ * (ACK for a 2xx, BYE). npm `sip` has no dialog layer; this is ours.
+ */
+import type { NameAddr, ResponseCallback, RouteEntry, SipModule, SipRequest, SipResponse, SipStack } from './sip-types.js';
+import { cloneNameAddr, tagOf } from './message.js';
+
+export type Transport = 'udp' | 'tcp';
+
+/** What a dialog's owner does with the in-dialog requests that reach it. */
+export interface DialogOwner {
+  onAck(rq: SipRequest): void;
+  onBye(rq: SipRequest): void;
+  onReinvite(rq: SipRequest): void;
+}
+
+export function dialogKey(callId: string, localTag: string, remoteTag: string): string {
+  return `${callId}\u0000${localTag}\u0000${remoteTag}`;
+}
+
+/** Key of the dialog an incoming request belongs to (our tag is in To, theirs in From). */
+export function keyOfIncoming(rq: SipRequest): string | undefined {
+  const callId = rq.headers['call-id'];
+  const local = tagOf(rq.headers.to);
+  const remote = tagOf(rq.headers.from);
+  return callId && local && remote ? dialogKey(callId, local, remote) : undefined;
+}
+
+export class Dialog {
+  readonly key: string;
+  private localSeq: number;
+
+  private constructor(
+    private readonly sip: SipModule,
+    private readonly stack: SipStack,
+    readonly callId: string,
+    /** Our side, with our tag: From of our requests. */
+    readonly local: NameAddr,
+    /** Their side, with their tag: To of our requests. */
+    readonly remote: NameAddr,
+    localSeq: number,
+    readonly remoteTarget: string,
+    readonly routeSet: RouteEntry[],
+    readonly transport: Transport,
+    private readonly contact: string,
+  ) {
+    this.localSeq = localSeq;
+    this.key = dialogKey(callId, tagOf(local) ?? '', tagOf(remote) ?? '');
+  }
+
+  /** UAC side: from our INVITE and the 2xx that answered it. */
+  static fromResponse(sip: SipModule, stack: SipStack, invite: SipRequest, rs: SipResponse, transport: Transport, contact: string, fallbackTarget: string): Dialog {
+    const h = rs.headers;
+    const rr = Array.isArray(h['record-route']) ? [...h['record-route']].reverse() : [];
+    return new Dialog(
+      sip, stack, String(invite.headers['call-id']), cloneNameAddr(invite.headers.from!), cloneNameAddr(h.to!),
+      invite.headers.cseq!.seq, contactUri(h.contact) ?? fallbackTarget, rr, transport, contact,
+    );
+  }
+
+  /** UAS side: from the INVITE we answer and the tag we gave it. */
+  static fromRequest(sip: SipModule, stack: SipStack, invite: SipRequest, localTag: string, transport: Transport, contact: string, fallbackTarget: string): Dialog {
+    const h = invite.headers;
+    const rr = Array.isArray(h['record-route']) ? [...h['record-route']] : [];
+    return new Dialog(
+      sip, stack, String(h['call-id']), cloneNameAddr(h.to!, localTag), cloneNameAddr(h.from!),
+      1, contactUri(h.contact) ?? fallbackTarget, rr, transport, contact,
+    );
+  }
+
+  /** ACK for a 2xx to our INVITE of CSeq `seq`: its own transaction-less request with a new branch. */
+  ack(seq: number): void {
+    this.stack.send(this.build('ACK', seq));
+  }
+
+  /** A new in-dialog request (BYE, …) with the next CSeq. */
+  request(method: string, onResponse?: ResponseCallback): void {
+    this.localSeq += 1;
+    this.stack.send(this.build(method, this.localSeq), onResponse ?? (() => {}));
+  }
+
+  private build(method: string, seq: number): SipRequest {
+    const headers: SipRequest['headers'] = {
+      via: [],
+      to: cloneNameAddr(this.remote),
+      from: cloneNameAddr(this.local),
+      'call-id': this.callId,
+      cseq: { method, seq },
+      'max-forwards': 70,
+      contact: [{ uri: this.contact, params: {} }],
+    };
+    if (this.routeSet.length > 0) headers.route = this.routeSet.map((r) => ({ ...r, params: { ...r.params } }));
+    return { method, uri: this.targetUri(), headers, content: '' };
+  }
+
+  /** Remote target; over TCP, say so in the URI so npm `sip` picks the stream transport. */
+  private targetUri(): string {
+    if (this.transport === 'udp') return this.remoteTarget;
+    const u = this.sip.parseUri(this.remoteTarget);
+    if (!u || u.params.transport) return this.remoteTarget;
+    return this.sip.stringifyUri({ ...u, params: { ...u.params, transport: 'tcp' } });
+  }
+}
+
+function contactUri(contact: NameAddr[] | '*' | undefined): string | undefined {
+  if (!Array.isArray(contact)) return undefined;
+  const uri = contact[0]?.uri;
+  return uri && uri.length > 0 ? uri : undefined;
+}

@@ -1,0 +1,300 @@
+/**
+ * The SIP endpoint: one npm `sip` stack instance (UDP and/or TCP), our dialog layer, the `Trunk`
+ * the call domain dials through, and the door for inbound INVITEs from the trunk.
+ *
+ * Bad input never escapes: every callback is guarded, datagrams are checked before parsing,
+ * answerable bad requests get a 4xx/5xx, the rest is dropped, and logs carry no phone numbers,
+ * SDP or credentials.
+ */
+import type { Socket as UdpSocket } from 'node:dgram';
+import type { Server, Socket } from 'node:net';
+import type { IncomingCallHandler, OutboundLeg, OutboundListener, OutboundRequest, Trunk } from '../calls/ports.js';
+import { MonologueError } from '../errors.js';
+import { maskPhone, type Logger } from '../log.js';
+import { guarded, type SipCore } from './core.js';
+import { keyOfIncoming, type DialogOwner, type Transport } from './dialog.js';
+import { InboundCall } from './inbound.js';
+import { ALLOW, canAnswer, checkDatagram, makeResponse, MAX_MESSAGE_BYTES, requestProblem, tagOf } from './message.js';
+import { toE164, uriUser } from './numbers.js';
+import { OutboundCall } from './outbound.js';
+import type { SipRemote, SipRequest, SipStackOptions } from './sip-types.js';
+import { digestModule, sipModule } from './stack.js';
+
+export interface SipOptions {
+  listen: { address: string; port: number; udp: boolean; tcp: boolean };
+  /** Address written into Via/Contact; defaults to listen.address. */
+  publicAddress?: string;
+  trunk: {
+    host: string;
+    port: number;
+    transport: Transport;
+    username?: string;
+    password?: string;
+    /** Host of our From URI on outbound calls; defaults to the trunk host. */
+    domain?: string;
+    /** IPs allowed to send us INVITEs. */
+    allowedSources: string[];
+  };
+  /** No final answer to an outbound INVITE within this → CANCEL and failed(408). */
+  inviteTimeoutMs: number;
+  /** Extra headers on every outbound INVITE (name → value). */
+  headers?: Record<string, string>;
+}
+
+/** `Trunk` whose `dial` also takes per-call extra headers (e.g. `X-Monologue-Call`). */
+export interface SipTrunk extends Trunk {
+  dial(request: OutboundRequest, listener: OutboundListener, headers?: Record<string, string>): OutboundLeg;
+}
+
+export interface SipEndpoint {
+  readonly trunk: SipTrunk;
+  /** Live calls (outbound attempts and inbound INVITEs not yet ended). */
+  readonly activeCalls: number;
+  /** Stop taking new INVITEs (503); calls in progress go on. */
+  drain(): void;
+  /** Tear everything down (no BYEs, no listener events); idempotent. */
+  close(): Promise<void>;
+}
+
+export async function createSipEndpoint(opts: SipOptions, parentLog: Logger, onIncoming: IncomingCallHandler): Promise<SipEndpoint> {
+  const endpoint = new Endpoint(opts, parentLog.child({ mod: 'sip' }), onIncoming);
+  await endpoint.started;
+  return endpoint;
+}
+
+const HEADER_NAME = /^[A-Za-z][A-Za-z0-9-]*$/;
+const HEADER_VALUE = /^[^\r\n\x00]*$/;
+/** Headers the dialog layer owns; callers may not override them. */
+const RESERVED = new Set(['via', 'to', 'from', 'call-id', 'cseq', 'contact', 'content-length', 'content-type', 'max-forwards', 'route', 'record-route', 'authorization', 'proxy-authorization']);
+
+class Endpoint implements SipEndpoint {
+  readonly started: Promise<void>;
+  readonly trunk: SipTrunk;
+  private readonly sip = sipModule();
+  private readonly digest = digestModule();
+  private readonly core: SipCore;
+  private readonly dialogs = new Map<string, DialogOwner>();
+  /** Inbound INVITEs by Call-ID + branch, for CANCEL. */
+  private readonly pending = new Map<string, InboundCall>();
+  private readonly legs = new Set<{ shutdown(): void }>();
+  private readonly sockets = new Set<Socket>();
+  private readonly servers: (UdpSocket | Server)[] = [];
+  private readonly allowed: Set<string>;
+  private readonly publicAddress: string;
+  private draining = false;
+  private closed = false;
+
+  constructor(
+    private readonly opts: SipOptions,
+    private readonly log: Logger,
+    private readonly onIncoming: IncomingCallHandler,
+  ) {
+    this.publicAddress = opts.publicAddress ?? opts.listen.address;
+    this.allowed = new Set(opts.trunk.allowedSources.map(normaliseIp));
+    const globalHeaders = checkHeaders(opts.headers ?? {});
+    const waits: Promise<void>[] = [];
+    const stackOptions: SipStackOptions = {
+      address: opts.listen.address,
+      port: opts.listen.port,
+      publicAddress: this.publicAddress,
+      hostname: this.publicAddress,
+      udp: opts.listen.udp,
+      tcp: opts.listen.tcp,
+      maxBytesHeaders: MAX_MESSAGE_BYTES,
+      maxContentLength: MAX_MESSAGE_BYTES,
+      logger: { error: (e: unknown) => this.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'sip: stack error') },
+      rawFilter: (data, rinfo, reply) => this.filterDatagram(data, rinfo, reply),
+      onSocket: (kind, s) => waits.push(...this.adopt(kind, s)),
+    };
+    const stack = this.sip.create(stackOptions, (rq, remote) => guarded(this.log, 'request', () => this.onRequest(rq, remote)));
+    this.core = {
+      sip: this.sip,
+      stack,
+      log: this.log,
+      contact: (t) => `sip:monologue@${hostPort(this.publicAddress, opts.listen.port)}${t === 'tcp' ? ';transport=tcp' : ''}`,
+      addDialog: (k, o) => this.dialogs.set(k, o),
+      removeDialog: (k) => this.dialogs.delete(k),
+      track: (l) => this.legs.add(l),
+      untrack: (l) => this.legs.delete(l),
+    };
+    this.started = Promise.all(waits).then(
+      () => undefined,
+      async (err: unknown) => {
+        await this.close();
+        throw new MonologueError('sip-listen', `SIP endpoint could not listen on ${opts.listen.address}:${opts.listen.port}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      },
+    );
+    this.trunk = {
+      dial: (request, listener, headers = {}) => {
+        if (this.closed) throw new MonologueError('sip-closed', 'SIP endpoint is closed');
+        const t = opts.trunk;
+        const call = new OutboundCall(
+          this.core, this.digest,
+          { host: t.host, port: t.port, transport: t.transport, username: t.username, password: t.password, domain: t.domain },
+          request, listener, opts.inviteTimeoutMs, { ...globalHeaders, ...checkHeaders(headers) },
+        );
+        call.start();
+        return call;
+      },
+    };
+  }
+
+  get activeCalls(): number {
+    return this.legs.size;
+  }
+
+  drain(): void {
+    this.draining = true;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const leg of [...this.legs]) guarded(this.log, 'leg shutdown', () => leg.shutdown());
+    this.dialogs.clear();
+    this.pending.clear();
+    guarded(this.log, 'stack destroy', () => this.core.stack.destroy());
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+  }
+
+  // ------------------------------------------------------------ sockets
+
+  private adopt(kind: 'udp' | 'tcp-server' | 'tcp-conn', s: unknown): Promise<void>[] {
+    if (kind === 'tcp-conn') {
+      const c = s as Socket;
+      this.sockets.add(c);
+      c.on('error', () => {});
+      c.on('close', () => this.sockets.delete(c));
+      return [];
+    }
+    const server = s as UdpSocket | Server;
+    this.servers.push(server);
+    const ready = new Promise<void>((resolve, reject) => {
+      server.once('listening', () => resolve());
+      server.once('error', reject);
+    });
+    (server as NodeJS.EventEmitter).on('error', (err: Error) => this.log.warn({ err: err.message, kind }, 'sip: socket error'));
+    if (kind === 'tcp-server') {
+      (server as Server).on('connection', (c: Socket) => {
+        this.sockets.add(c);
+        c.on('error', () => {});
+        c.on('close', () => this.sockets.delete(c));
+      });
+    }
+    return [ready];
+  }
+
+  private filterDatagram(data: Buffer, rinfo: { address: string; port: number }, reply: (b: Buffer) => void): boolean {
+    const verdict = checkDatagram(this.sip, data);
+    if (verdict === undefined) return true;
+    if (verdict === 'drop') {
+      this.log.debug({ src: rinfo.address, bytes: data.length }, 'sip: unreadable datagram dropped');
+      return false;
+    }
+    const { problem, request } = verdict;
+    this.log.warn({ src: rinfo.address, status: problem.status, why: problem.why }, 'sip: bad datagram');
+    if (request && request.method !== 'ACK') {
+      const rs = makeResponse(request, problem.status, { reason: problem.reason });
+      reply(Buffer.from(this.sip.stringify(rs), 'binary'));
+    }
+    return false;
+  }
+
+  // ------------------------------------------------------------ requests
+
+  private onRequest(rq: SipRequest, remote: SipRemote): void {
+    if (this.closed || !canAnswer(rq)) return;
+    const problem = requestProblem(this.sip, rq);
+    if (problem) {
+      this.log.warn({ src: remote.address, status: problem.status, why: problem.why }, 'sip: bad request');
+      if (rq.method !== 'ACK') this.reply(rq, problem.status, { reason: problem.reason });
+      return;
+    }
+    switch (rq.method) {
+      case 'INVITE':
+        return tagOf(rq.headers.to) ? this.inDialog(rq, (d) => d.onReinvite(rq)) : this.onInvite(rq, remote);
+      case 'ACK':
+        return this.inDialog(rq, (d) => d.onAck(rq), true);
+      case 'BYE':
+        return this.inDialog(rq, (d) => d.onBye(rq));
+      case 'CANCEL':
+        return this.onCancel(rq);
+      case 'OPTIONS':
+        return this.reply(rq, 200, { headers: { allow: ALLOW, accept: 'application/sdp' } });
+      default:
+        return this.reply(rq, tagOf(rq.headers.to) ? 481 : 405, { headers: { allow: ALLOW } });
+    }
+  }
+
+  private inDialog(rq: SipRequest, fn: (d: DialogOwner) => void, silent = false): void {
+    const key = keyOfIncoming(rq);
+    const owner = key ? this.dialogs.get(key) : undefined;
+    if (owner) return fn(owner);
+    if (!silent) this.reply(rq, 481);
+  }
+
+  private onInvite(rq: SipRequest, remote: SipRemote): void {
+    if (this.draining) return this.reply(rq, 503, { headers: { 'retry-after': '30' } });
+    if (!this.allowed.has(normaliseIp(remote.address))) {
+      this.log.warn({ src: remote.address }, 'sip: INVITE from a source not allowed');
+      return this.reply(rq, 403);
+    }
+    const toUser = uriUser(rq.headers.to!.uri) ?? uriUser(typeof rq.uri === 'string' ? rq.uri : '');
+    const to = toUser === undefined ? undefined : toE164(toUser);
+    if (!to) {
+      this.log.info('sip: INVITE for an unparseable number');
+      return this.reply(rq, 404);
+    }
+    const ctype = String(rq.headers['content-type'] ?? '').toLowerCase();
+    if (!rq.content || !ctype.startsWith('application/sdp')) return this.reply(rq, 488, { reason: 'SDP Offer Required' });
+    const fromUser = uriUser(rq.headers.from!.uri) ?? '';
+    const from = toE164(fromUser) ?? fromUser;
+    const transport: Transport = remote.protocol.toUpperCase() === 'TCP' ? 'tcp' : 'udp';
+    this.reply(rq, 100);
+    const call = new InboundCall(this.core, rq, remote, transport);
+    const pendingKey = `${rq.headers['call-id']}\u0000${rq.headers.via![0]!.params.branch ?? ''}`;
+    this.pending.set(pendingKey, call);
+    setTimeout(() => this.pending.delete(pendingKey), 64 * 500 * 2).unref();
+    this.log.info({ sipCallId: call.sipCallId, to: maskPhone(to), from: maskPhone(from) }, 'sip: INVITE in');
+    try {
+      const listener = this.onIncoming({ sipCallId: call.sipCallId, from, to, sdp: rq.content }, call);
+      call.setListener(listener);
+    } catch (err) {
+      this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'sip: incoming-call handler threw');
+      call.reject(500);
+    }
+  }
+
+  private onCancel(rq: SipRequest): void {
+    const key = `${rq.headers['call-id']}\u0000${rq.headers.via![0]!.params.branch ?? ''}`;
+    const call = this.pending.get(key);
+    if (!call) return this.reply(rq, 481);
+    this.pending.delete(key);
+    call.onCancel(rq);
+  }
+
+  private reply(rq: SipRequest, status: number, extra: Parameters<typeof makeResponse>[2] = {}): void {
+    const toTag = status > 100 && !tagOf(rq.headers.to) ? `x${Math.random().toString(36).slice(2, 10)}` : undefined;
+    this.core.stack.send(makeResponse(rq, status, { ...extra, toTag }));
+  }
+}
+
+function checkHeaders(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (!HEADER_NAME.test(name) || !HEADER_VALUE.test(value) || RESERVED.has(name.toLowerCase())) {
+      throw new MonologueError('sip-bad-header', `extra SIP header ${JSON.stringify(name)} is not allowed or has an invalid value`);
+    }
+    out[name.toLowerCase()] = value;
+  }
+  return out;
+}
+
+function normaliseIp(ip: string): string {
+  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+}
+
+function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}

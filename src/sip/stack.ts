@@ -1,0 +1,99 @@
+/**
+ * Loads npm `sip` with a few source patches (DESIGN §8), once per process, and its digest helpers.
+ * Each patch must match exactly: if the pinned version changes, loading fails loudly instead of
+ * running unpatched.
+ *
+ * Patches:
+ * - branch ids: `z9hG4bK` + 96 random bits (upstream: a number below 10^6, collides under load);
+ * - timers G (INVITE server, non-2xx retransmits) and E (non-INVITE client) capped at T2 = 4 s;
+ * - a request addressed to our own host is sent, not answered 404 (peers on the same IP, tests);
+ * - UDP: a raw filter before parsing, no throw out of the datagram handler or out of `send`;
+ * - TCP: no throw out of the data handler, no growth on a bad Content-Length, no console output;
+ * - sockets handed to `onSocket` so the endpoint can attach error handlers and close connections.
+ */
+import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import vm from 'node:vm';
+import type { DigestModule, SipModule } from './sip-types.js';
+
+const require = createRequire(import.meta.url);
+
+let loaded: SipModule | undefined;
+
+export function sipModule(): SipModule {
+  loaded ??= loadPatched();
+  return loaded;
+}
+
+export function digestModule(): DigestModule {
+  return require('sip/digest') as DigestModule;
+}
+
+type Patch = readonly [from: string, to: string, count?: number];
+
+const ERR = 'options.logger && options.logger.error && options.logger.error(e);';
+
+const PATCHES: readonly Patch[] = [
+  [
+    "return ['z9hG4bK',Math.round(Math.random()*1000000)].join('');",
+    "return 'z9hG4bK' + crypto.randomBytes(12).toString('hex');",
+  ],
+  ['g = setTimeout(retry, t*2, t*2);', 'g = setTimeout(retry, Math.min(t*2, 4000), Math.min(t*2, 4000));'],
+  [
+    "e = setTimeout(function() { sm.signal('timerE', t*2); }, t*2);",
+    "e = setTimeout(function() { sm.signal('timerE', Math.min(t*2, 4000)); }, Math.min(t*2, 4000));",
+  ],
+  ['if(hop.host === hostname)', 'if(false)', 2],
+  [
+    'function onMessage(data, rinfo) {',
+    `function onMessage(data, rinfo) {
+    try {
+      if(options.rawFilter && !options.rawFilter(data, rinfo, function(b) {
+        try { socket.send(b, 0, b.length, rinfo.port, rinfo.address); } catch(e) { ${ERR} }
+      })) return;
+      onMessageUnguarded(data, rinfo);
+    } catch(e) { ${ERR} }
+  }
+  function onMessageUnguarded(data, rinfo) {`,
+  ],
+  [
+    "socket.send(new Buffer.from(s, 'binary'), 0, s.length, remote.port, remote.address);",
+    `try { var b = Buffer.from(s, 'binary'); socket.send(b, 0, b.length, remote.port, remote.address); } catch(e) { ${ERR} }`,
+  ],
+  ['socket.bind(port, address);', "options.onSocket && options.onSocket('udp', socket);\n  socket.bind(port, address);"],
+  [
+    'server.listen(options.port || 5060, options.address);',
+    "options.onSocket && options.onSocket('tcp-server', server);\n      server.listen(options.port || 5060, options.address);",
+  ],
+  [
+    'function(port, host, callback) { return net.connect(port, host, callback); },',
+    "function(port, host, callback) { var c = net.connect(port, host, callback); options.onSocket && options.onSocket('tcp-conn', c); return c; },",
+  ],
+  ['console.log("Flood attempt, destroying stream");', ''],
+  [
+    "stream.on('data', makeStreamParser( onMessage, onFlood, maxBytesHeaders, maxContentLength));",
+    `var parser = makeStreamParser(onMessage, onFlood, maxBytesHeaders, maxContentLength);
+    stream.on('data', function(d) { try { parser(d); } catch(e) { stream.destroy(); } });`,
+  ],
+  [
+    "if (m.headers['content-length'] > maxContentLength) {",
+    "if (!(m.headers['content-length'] >= 0 && m.headers['content-length'] <= maxContentLength)) { r = ''; state = function() {}; onFlood(); return; }\n        if (false) {",
+  ],
+];
+
+function loadPatched(): SipModule {
+  const path = require.resolve('sip/sip.js');
+  let src = readFileSync(path, 'utf8');
+  for (const [from, to, count = 1] of PATCHES) {
+    const found = src.split(from).length - 1;
+    if (found !== count) throw new Error(`sip.js patch: expected ${count} match(es) of ${JSON.stringify(from)}, found ${found}`);
+    src = src.split(from).join(to);
+  }
+  const wrapper = vm.runInThisContext(`(function (exports, require, module, __filename, __dirname) {${src}\n})`, {
+    filename: `${path}?patched`,
+  }) as (e: object, r: NodeJS.Require, m: { exports: object }, f: string, d: string) => void;
+  const mod = { exports: {} };
+  wrapper(mod.exports, createRequire(path), mod, path, dirname(path));
+  return mod.exports as SipModule;
+}
