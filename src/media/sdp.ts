@@ -1,0 +1,122 @@
+/**
+ * SDP checks and small rewrites around rtpengine, with sdp-transform. Everything that comes from a dialer
+ * or a trunk is validated here before it is sent to rtpengine, so that bad input gets a clear BAD_SDP.
+ */
+import * as sdpTransform from 'sdp-transform';
+import type { MediaDescription, SessionDescription } from 'sdp-transform';
+import { MonologueError } from '../errors.js';
+
+/** Codecs a trunk leg may carry, in the names rtpengine and SDP use. */
+export type TrunkCodec = 'PCMU' | 'PCMA' | 'opus';
+
+/** Which side an SDP came from: the dialer speaks WebRTC, the trunk plain RTP. */
+export type SdpSide = 'dialer' | 'trunk';
+
+/** Largest SDP we accept: the ng request must fit in one UDP datagram. */
+const MAX_SDP_BYTES = 32 * 1024;
+
+/**
+ * Parse and check an SDP from `side`; throw MonologueError('BAD_SDP') when it cannot work.
+ * Requires: `v=0`, exactly one m-line and it is audio with a non-zero port and at least one payload,
+ * a connection address; WebRTC SDP also needs ICE credentials and a DTLS fingerprint.
+ */
+export function validateSdp(sdp: unknown, side: SdpSide): SessionDescription {
+  if (typeof sdp !== 'string' || sdp.trim() === '') throw bad(side, 'empty');
+  if (Buffer.byteLength(sdp) > MAX_SDP_BYTES) throw bad(side, `larger than ${MAX_SDP_BYTES} bytes`);
+  if (!/^v=0\r?$/m.test(sdp.split('\n', 1)[0] ?? '')) throw bad(side, 'does not start with v=0');
+  let parsed: SessionDescription;
+  try {
+    parsed = sdpTransform.parse(sdp);
+  } catch (err) {
+    throw new MonologueError('BAD_SDP', `${side} SDP does not parse: ${String(err)}`);
+  }
+  const media = parsed.media ?? [];
+  if (media.length !== 1) throw bad(side, `has ${media.length} m-lines, expected exactly one audio m-line`);
+  const m = media[0] as MediaDescription;
+  if (m.type !== 'audio') throw bad(side, `m-line is ${m.type}, expected audio`);
+  if (!Number.isInteger(m.port) || m.port <= 0 || m.port > 65535) throw bad(side, 'audio m-line has no usable port');
+  if (payloadTypes(m).length === 0) throw bad(side, 'audio m-line lists no payload types');
+  if (!m.connection?.ip && !parsed.connection?.ip) throw bad(side, 'has no connection address (c=)');
+  if (side === 'dialer') {
+    if (!(m.iceUfrag ?? parsed.iceUfrag) || !(m.icePwd ?? parsed.icePwd)) throw bad(side, 'has no ICE credentials');
+    if (!(m.fingerprint ?? parsed.fingerprint)) throw bad(side, 'has no DTLS fingerprint');
+    if (!rtpmapNames(m).includes('opus')) throw bad(side, 'does not offer Opus');
+  } else {
+    const known = rtpmapNames(m).filter((n) => n === 'pcmu' || n === 'pcma' || n === 'opus');
+    const staticPts = payloadTypes(m).filter((pt) => pt === 0 || pt === 8);
+    if (known.length === 0 && staticPts.length === 0) throw bad(side, 'offers none of PCMU, PCMA, Opus');
+  }
+  return parsed;
+}
+
+/**
+ * rtpengine 10.5 does not emit BUNDLE; browsers (and libwebrtc with max-bundle) want it.
+ * Add `a=mid:0` if missing and `a=group:BUNDLE <mid>`.
+ */
+export function addBundle(sdp: string): string {
+  const parsed = sdpTransform.parse(sdp);
+  const m = parsed.media?.[0];
+  if (!m) return sdp;
+  if (m.mid === undefined || m.mid === '') m.mid = '0';
+  const mid = String(m.mid);
+  const others = (parsed.groups ?? []).filter((g) => g.type !== 'BUNDLE');
+  parsed.groups = [...others, { type: 'BUNDLE', mids: mid }];
+  return sdpTransform.write(parsed);
+}
+
+/**
+ * Reorder the audio payload types so the trunk codecs come first in the configured order, then whatever
+ * else rtpengine offered (telephone-event, CN). Drop trunk codecs that are not configured.
+ */
+export function orderTrunkCodecs(sdp: string, codecs: readonly TrunkCodec[]): string {
+  const parsed = sdpTransform.parse(sdp);
+  const m = parsed.media?.[0];
+  if (!m) return sdp;
+  const wanted = codecs.map((c) => c.toLowerCase());
+  const names = new Map<number, string>();
+  for (const r of m.rtp ?? []) names.set(r.payload, r.codec.toLowerCase());
+  const nameOf = (pt: number): string => names.get(pt) ?? (pt === 0 ? 'pcmu' : pt === 8 ? 'pcma' : '');
+  const isTrunkCodec = (n: string): boolean => n === 'pcmu' || n === 'pcma' || n === 'opus';
+  const pts = payloadTypes(m).filter((pt) => !isTrunkCodec(nameOf(pt)) || wanted.includes(nameOf(pt)));
+  const rank = (pt: number): number => {
+    const i = wanted.indexOf(nameOf(pt));
+    return i >= 0 ? i : wanted.length;
+  };
+  const ordered = pts
+    .map((pt, i) => ({ pt, i }))
+    .sort((a, b) => rank(a.pt) - rank(b.pt) || a.i - b.i)
+    .map((x) => x.pt);
+  const keep = new Set(ordered);
+  m.payloads = ordered.join(' ');
+  m.rtp = (m.rtp ?? []).filter((r) => keep.has(r.payload));
+  m.fmtp = (m.fmtp ?? []).filter((f) => keep.has(f.payload));
+  if (m.rtcpFb) m.rtcpFb = m.rtcpFb.filter((f) => f.payload === '*' || keep.has(Number(f.payload)));
+  return sdpTransform.write(parsed);
+}
+
+/** Payload types of the audio m-line in order. */
+export function payloadTypes(m: MediaDescription): number[] {
+  return String(m.payloads ?? '')
+    .trim()
+    .split(/\s+/)
+    .filter((s) => s !== '')
+    .map(Number)
+    .filter((n) => Number.isInteger(n) && n >= 0 && n <= 127);
+}
+
+/** Lower-case codec names of the audio m-line, in payload order (static PCMU/PCMA included). */
+export function codecNames(sdp: string): string[] {
+  const m = sdpTransform.parse(sdp).media?.[0];
+  if (!m) return [];
+  const names = new Map<number, string>();
+  for (const r of m.rtp ?? []) names.set(r.payload, r.codec.toLowerCase());
+  return payloadTypes(m).map((pt) => names.get(pt) ?? (pt === 0 ? 'pcmu' : pt === 8 ? 'pcma' : String(pt)));
+}
+
+function rtpmapNames(m: MediaDescription): string[] {
+  return (m.rtp ?? []).map((r) => r.codec.toLowerCase());
+}
+
+function bad(side: SdpSide, what: string): MonologueError {
+  return new MonologueError('BAD_SDP', `${side} SDP ${what}`);
+}
