@@ -1,0 +1,182 @@
+/**
+ * Run real sipp (3.6.1) as a test peer. Scenarios live in test/sipp/ (each documents its keys).
+ *
+ *   const run = startSipp({ scenario: 'uas-401-answer', port, transport: 'u1', keys: { auth_pass: 'pw' } });
+ *   ... await run.ready; (dial) ...
+ *   const result = await run.done;   // { code, successful, failed, ... }
+ *
+ * sipp runs in a temp dir with -nostdin, no -bg, errors traced to `errors.log`; `kill()` (or the
+ * `timeoutMs`, default 60 s) stops it. Exit codes: 0 all calls ok, 1 some failed, 97/99 see sipp docs.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const SIPP_BIN = process.env.SIPP_BIN ?? '/usr/bin/sipp';
+export const SCENARIO_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'sipp');
+
+/** Defaults for the keys the scenarios use; unused keys are harmless. */
+export const DEFAULT_KEYS: Readonly<Record<string, string>> = {
+  media_ip: '127.0.0.1',
+  media_port: '6000',
+  auth_realm: 'sipp.test',
+  auth_user: 'monologue',
+  auth_pass: 'secret',
+  caller: '+15550002222',
+};
+
+export interface SippOptions {
+  /** A file name in test/sipp (with or without .xml) or a path. */
+  scenario: string;
+  /** Local SIP port of sipp (-p). */
+  port: number;
+  /** Peer (our endpoint) as host:port; for UAC scenarios the target, for UAS scenarios used in [remote_*]. */
+  remote?: string;
+  /** -t: u1 (UDP, one socket), t1 (TCP, one connection), un, tn. Default u1. */
+  transport?: 'u1' | 'un' | 't1' | 'tn';
+  /** -m: stop after this many calls (default 1). */
+  calls?: number;
+  /** -r: calls per second (UAC). */
+  rate?: number;
+  /** -l: simultaneous calls limit. */
+  limit?: number;
+  /** -s: service (Request-URI user) for UAC scenarios. */
+  service?: string;
+  /** -d: default pause in ms (uac-call's hold time). */
+  pauseMs?: number;
+  /** -lost: percentage of messages sipp drops (both directions). */
+  lost?: number;
+  keys?: Record<string, string>;
+  /** -set NAME VALUE (scenario globals). */
+  sets?: Record<string, string | number>;
+  extraArgs?: string[];
+  /** Kill sipp after this long (default 60 s). */
+  timeoutMs?: number;
+}
+
+export interface SippResult {
+  /** Exit code (null when killed by a signal). */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  successful: number;
+  failed: number;
+  /** Contents of sipp's error trace (unexpected messages, retransmission timeouts). */
+  errors: string;
+  stdout: string;
+  stderr: string;
+}
+
+export interface SippRun {
+  readonly process: ChildProcess;
+  /** Resolves shortly after spawn, once sipp had time to bind. */
+  readonly ready: Promise<void>;
+  readonly done: Promise<SippResult>;
+  kill(): void;
+}
+
+export function startSipp(o: SippOptions): SippRun {
+  const dir = mkdtempSync(join(tmpdir(), 'sipp-'));
+  const scenario = o.scenario.includes('/') ? o.scenario : join(SCENARIO_DIR, o.scenario.endsWith('.xml') ? o.scenario : `${o.scenario}.xml`);
+  const args: string[] = [];
+  if (o.remote) args.push(o.remote);
+  args.push(
+    '-sf', scenario,
+    '-i', '127.0.0.1',
+    '-p', String(o.port),
+    '-t', o.transport ?? 'u1',
+    '-m', String(o.calls ?? 1),
+    '-nostdin',
+    '-trace_err', '-error_file', join(dir, 'errors.log'),
+    '-trace_stat', '-stf', join(dir, 'stats.csv'), '-fd', '1',
+    '-timeout_error',
+  );
+  if (o.rate !== undefined) args.push('-r', String(o.rate));
+  if (o.limit !== undefined) args.push('-l', String(o.limit));
+  if (o.service !== undefined) args.push('-s', o.service);
+  if (o.pauseMs !== undefined) args.push('-d', String(o.pauseMs));
+  if (o.lost !== undefined) args.push('-lost', String(o.lost));
+  for (const [k, v] of Object.entries({ ...DEFAULT_KEYS, ...o.keys })) args.push('-key', k, v);
+  for (const [k, v] of Object.entries(o.sets ?? {})) args.push('-set', k, String(v));
+  args.push(...(o.extraArgs ?? []));
+
+  const child = spawn(SIPP_BIN, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => { stdout = (stdout + d.toString()).slice(-20_000); });
+  child.stderr?.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-20_000); });
+  const killTimer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs ?? 60_000);
+
+  const done = new Promise<SippResult>((resolvePromise) => {
+    child.on('close', (code, signal) => {
+      clearTimeout(killTimer);
+      const stats = readStats(dir);
+      const errors = readIf(join(dir, 'errors.log'));
+      rmSync(dir, { recursive: true, force: true });
+      resolvePromise({ code, signal, ...stats, errors, stdout, stderr });
+    });
+    child.on('error', (err) => {
+      clearTimeout(killTimer);
+      resolvePromise({ code: -1, signal: null, successful: 0, failed: 0, errors: String(err), stdout, stderr });
+    });
+  });
+  const ready = new Promise<void>((r) => setTimeout(r, 300));
+  return {
+    process: child,
+    ready,
+    done,
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+/** Run a scenario to the end. */
+export async function runSipp(o: SippOptions): Promise<SippResult> {
+  return startSipp(o).done;
+}
+
+function readIf(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Cumulative successful/failed call counts from sipp's last stats line. */
+function readStats(dir: string): { successful: number; failed: number } {
+  const file = readdirSync(dir).find((f) => f.endsWith('.csv'));
+  const lines = file ? readIf(join(dir, file)).trim().split('\n') : [];
+  const header = lines[0]?.split(';') ?? [];
+  const last = lines.at(-1)?.split(';') ?? [];
+  const get = (name: string): number => {
+    const i = header.indexOf(name);
+    return i >= 0 ? Number(last[i]) || 0 : 0;
+  };
+  return { successful: get('SuccessfulCall(C)'), failed: get('FailedCall(C)') };
+}
+
+/** A port free for both UDP and TCP on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = await new Promise<number>((res, rej) => {
+      const s = createSocket('udp4');
+      s.once('error', rej);
+      s.bind(0, '127.0.0.1', () => {
+        const p = s.address().port;
+        s.close(() => res(p));
+      });
+    });
+    const tcpFree = await new Promise<boolean>((res) => {
+      const srv = createServer();
+      srv.once('error', () => res(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => res(true)));
+    });
+    if (tcpFree) return port;
+  }
+  throw new Error('no free port');
+}
