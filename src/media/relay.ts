@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import type { MediaRelay, MediaSession } from '../calls/ports.js';
 import { MonologueError, errorMessage } from '../errors.js';
 import type { NgClient, NgDict } from './ng-client.js';
-import { addBundle, orderTrunkCodecs, validateSdp, type TrunkCodec } from './sdp.js';
+import { addBundle, answerForTrunk, sdpForTrunk, validateSdp, type TrunkCodec } from './sdp.js';
 
 export type { TrunkCodec } from './sdp.js';
 
@@ -173,7 +173,7 @@ class Session implements RtpengineSession {
         'from-tag': this.#dialerTag,
         sdp: s,
       });
-      return orderTrunkCodecs(reply.sdp, this.#trunkCodecs);
+      return sdpForTrunk(reply.sdp, this.#trunkCodecs);
     });
   }
 
@@ -211,7 +211,7 @@ class Session implements RtpengineSession {
         'to-tag': this.#dialerTag,
         sdp: s,
       });
-      return reply.sdp;
+      return answerForTrunk(reply.sdp);
     });
   }
 

@@ -65,13 +65,15 @@ export function addBundle(sdp: string): string {
 }
 
 /**
- * Reorder the audio payload types so the trunk codecs come first in the configured order, then whatever
- * else rtpengine offered (telephone-event, CN). Drop trunk codecs that are not configured.
+ * Shape rtpengine's offer for a SIP trunk: the trunk codecs first in the configured order, then whatever else
+ * rtpengine offered (telephone-event, CN); trunk codecs that are not configured are dropped. WebRTC-only
+ * attributes are removed (see `stripWebRtcAttributes`).
  */
-export function orderTrunkCodecs(sdp: string, codecs: readonly TrunkCodec[]): string {
+export function sdpForTrunk(sdp: string, codecs: readonly TrunkCodec[]): string {
   const parsed = sdpTransform.parse(sdp);
   const m = parsed.media?.[0];
   if (!m) return sdp;
+  stripWebRtcAttributes(parsed);
   const wanted = codecs.map((c) => c.toLowerCase());
   const names = new Map<number, string>();
   for (const r of m.rtp ?? []) names.set(r.payload, r.codec.toLowerCase());
@@ -90,8 +92,33 @@ export function orderTrunkCodecs(sdp: string, codecs: readonly TrunkCodec[]): st
   m.payloads = ordered.join(' ');
   m.rtp = (m.rtp ?? []).filter((r) => keep.has(r.payload));
   m.fmtp = (m.fmtp ?? []).filter((f) => keep.has(f.payload));
-  if (m.rtcpFb) m.rtcpFb = m.rtcpFb.filter((f) => f.payload === '*' || keep.has(Number(f.payload)));
   return sdpTransform.write(parsed);
+}
+
+/** rtpengine's answer for a SIP trunk, with WebRTC-only attributes removed; codecs untouched. */
+export function answerForTrunk(sdp: string): string {
+  const parsed = sdpTransform.parse(sdp);
+  if (!parsed.media?.[0]) return sdp;
+  stripWebRtcAttributes(parsed);
+  return sdpTransform.write(parsed);
+}
+
+/**
+ * Remove what rtpengine passes through from the browser but means nothing on plain RTP/AVP (msid, ssrc, mid,
+ * BUNDLE, extmap-allow-mixed, RTCP feedback): some SBCs choke on them.
+ */
+function stripWebRtcAttributes(parsed: SessionDescription): void {
+  delete parsed.msidSemantic;
+  delete parsed.groups;
+  delete parsed.extmapAllowMixed;
+  for (const m of parsed.media ?? []) {
+    delete m.msid;
+    delete m.ssrcs;
+    delete m.ssrcGroups;
+    delete m.mid;
+    delete m.extmapAllowMixed;
+    delete m.rtcpFb;
+  }
 }
 
 /** Payload types of the audio m-line in order. */

@@ -185,7 +185,7 @@ describe('rtpengine relay: lifecycle and errors', () => {
       const t0 = Date.now();
       await assert.rejects(dead.open(callId()).trunkOffer(peer.sdp()), { code: 'MEDIA_TIMEOUT' });
       const took = Date.now() - t0;
-      assert.ok(took >= 250 && took < 1000, `timed out after ${took} ms`);
+      assert.ok(took >= 250 && took < 2000, `timed out after ${took} ms`);
       assert.equal(await dead.ready(), false);
       const s = dead.open(callId());
       await assert.rejects(s.trunkOffer(peer.sdp()), { code: 'MEDIA_TIMEOUT' });

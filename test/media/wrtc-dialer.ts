@@ -3,11 +3,13 @@
  * 10 ms frames of 48 kHz PCM through `nonstandard.RTCAudioSource`, and collects what it receives through
  * `nonstandard.RTCAudioSink`.
  *
- * wrtc quirks seen with rtpengine 10.5:
- * - With the default bundlePolicy ('balanced') and with 'max-bundle', libwebrtc accepts rtpengine's answer
- *   only when it carries `a=group:BUNDLE 0` and `a=mid:0` if our offer was BUNDLEd; the relay adds them.
- * - The sink delivers 10 ms frames at the negotiated rate (48 kHz for Opus), possibly stereo-interleaved:
- *   check `channelCount`.
+ * wrtc quirks seen with rtpengine 10.5 (checked by removing the lines the relay adds):
+ * - Outbound, libwebrtc's offer carries `a=group:BUNDLE 0`; an answer without the group is refused
+ *   ("Answer cannot remove m= section with mid='0' from already-established BUNDLE group"; JSEP forbids
+ *   it, so browsers behave alike). rtpengine 10.5 drops the group, so the relay adds it back (with `a=mid`).
+ * - Inbound, with bundlePolicy 'max-bundle' an offer without a BUNDLE group is refused ("max-bundle is used but
+ *   no bundle group found"). rtpengine's `generate-mid` numbers the mid 1, not 0; the relay groups that mid.
+ * - The sink delivers 10 ms frames and reports sampleRate/channelCount per frame; the helper keeps channel 0.
  * - `iceGatheringState` reaches 'complete' quickly on loopback (host candidates only).
  * - With an RTCAudioSource track that is never stopped, the process never exits; stopping it makes the exit
  *   segfault (see the beforeExit hook below).
