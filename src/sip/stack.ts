@@ -71,6 +71,7 @@ const PATCHES: readonly Patch[] = [
     "function(port, host, callback) { var c = net.connect(port, host, callback); options.onSocket && options.onSocket('tcp-conn', c); return c; },",
   ],
   ['console.log("Flood attempt, destroying stream");', ''],
+  ['console.log("err: ", err);', ''],
   [
     "stream.on('data', makeStreamParser( onMessage, onFlood, maxBytesHeaders, maxContentLength));",
     `var parser = makeStreamParser(onMessage, onFlood, maxBytesHeaders, maxContentLength);

@@ -21,12 +21,13 @@ export const SCENARIO_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..
 
 /** Defaults for the keys the scenarios use; unused keys are harmless. */
 export const DEFAULT_KEYS: Readonly<Record<string, string>> = {
-  media_ip: '127.0.0.1',
-  media_port: '6000',
+  rtp_ip: '127.0.0.1',
+  rtp_port: '6000',
   auth_realm: 'sipp.test',
   auth_user: 'monologue',
   auth_pass: 'secret',
   caller: '+15550002222',
+  bye_after: '0',
 };
 
 export interface SippOptions {

@@ -1,0 +1,104 @@
+/** Shared set-up for the SIP tests: an endpoint on a free port and listeners that record events. */
+import type { InboundLeg, InboundListener, InboundOffer, OutboundListener } from '../../src/calls/ports.js';
+import { createLogger } from '../../src/log.js';
+import { createSipEndpoint, type SipEndpoint, type SipOptions } from '../../src/sip/endpoint.js';
+import { freePort } from '../helpers/sipp.js';
+
+export const log = createLogger(process.env.LOG_LEVEL ?? 'silent');
+
+export interface Recorder<E> {
+  events: E[];
+  /** Resolves with the first event matching, waiting up to `ms`. */
+  waitFor(pred: (e: E) => boolean, ms?: number): Promise<E>;
+}
+
+function recorder<E>(): Recorder<E> & { push(e: E): void } {
+  const events: E[] = [];
+  const waiters: { pred: (e: E) => boolean; res: (e: E) => void }[] = [];
+  return {
+    events,
+    push(e: E) {
+      events.push(e);
+      for (const w of [...waiters]) if (w.pred(e)) { waiters.splice(waiters.indexOf(w), 1); w.res(e); }
+    },
+    waitFor(pred, ms = 20_000) {
+      const hit = events.find(pred);
+      if (hit !== undefined) return Promise.resolve(hit);
+      return new Promise<E>((res, rej) => {
+        const t = setTimeout(() => rej(new Error(`timed out waiting; events so far: ${JSON.stringify(events)}`)), ms);
+        waiters.push({ pred, res: (e) => { clearTimeout(t); res(e); } });
+      });
+    },
+  };
+}
+
+export type OutEvent = { type: 'ringing' } | { type: 'answered'; sdp: string } | { type: 'failed'; status: number } | { type: 'ended' };
+
+export function outboundRecorder(): OutboundListener & Recorder<OutEvent> {
+  const r = recorder<OutEvent>();
+  return {
+    events: r.events,
+    waitFor: r.waitFor,
+    ringing: () => r.push({ type: 'ringing' }),
+    answered: (sdp) => r.push({ type: 'answered', sdp }),
+    failed: (status) => r.push({ type: 'failed', status }),
+    ended: () => r.push({ type: 'ended' }),
+  };
+}
+
+export type InEvent =
+  | { type: 'offer'; offer: InboundOffer; leg: InboundLeg }
+  | { type: 'cancelled'; callId: string }
+  | { type: 'ended'; callId: string };
+
+/** An incoming-call handler that records offers and listener events; `behaviour` decides what to do with the leg. */
+export function inboundRecorder(behaviour: (offer: InboundOffer, leg: InboundLeg) => void): {
+  handler: (offer: InboundOffer, leg: InboundLeg) => InboundListener;
+} & Recorder<InEvent> {
+  const r = recorder<InEvent>();
+  return {
+    events: r.events,
+    waitFor: r.waitFor,
+    handler: (offer, leg) => {
+      r.push({ type: 'offer', offer, leg });
+      const listener: InboundListener = {
+        cancelled: () => r.push({ type: 'cancelled', callId: offer.sipCallId }),
+        ended: () => r.push({ type: 'ended', callId: offer.sipCallId }),
+      };
+      behaviour(offer, leg);
+      return listener;
+    },
+  };
+}
+
+export interface TestEndpoint {
+  ep: SipEndpoint;
+  port: number;
+  sippPort: number;
+}
+
+export async function startEndpoint(
+  onIncoming: Parameters<typeof createSipEndpoint>[2],
+  opts: { transport?: 'udp' | 'tcp'; allowedSources?: string[]; inviteTimeoutMs?: number; username?: string; password?: string } = {},
+): Promise<TestEndpoint> {
+  const port = await freePort();
+  let sippPort = await freePort();
+  while (sippPort === port) sippPort = await freePort();
+  const options: SipOptions = {
+    listen: { address: '127.0.0.1', port, udp: true, tcp: true },
+    trunk: {
+      host: '127.0.0.1',
+      port: sippPort,
+      transport: opts.transport ?? 'udp',
+      username: opts.username ?? 'monologue',
+      password: opts.password ?? 'secret',
+      domain: 'monologue.test',
+      allowedSources: opts.allowedSources ?? ['127.0.0.1'],
+    },
+    inviteTimeoutMs: opts.inviteTimeoutMs ?? 10_000,
+  };
+  const ep = await createSipEndpoint(options, log, onIncoming);
+  return { ep, port, sippPort };
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
