@@ -21,7 +21,7 @@ const PAGE_HEADERS = {
 
 /** The HTTP surface of issue 2: the dialer page, liveness and readiness. */
 export function createHttp(deps: HttpDeps): FastifyInstance {
-  const app = Fastify({ loggerInstance: deps.log.child({ mod: 'http' }) as FastifyBaseLogger, bodyLimit: deps.bodyLimitBytes, disableRequestLogging: true });
+  const app = Fastify({ loggerInstance: deps.log.child({ mod: 'http' }) as FastifyBaseLogger, bodyLimit: deps.bodyLimitBytes });
 
   const assets: Record<string, { file: string; type: string }> = {
     '/': { file: join(deps.webSourceDir, 'index.html'), type: 'text/html; charset=utf-8' },

@@ -1,0 +1,92 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { startTestService, type TestService } from '../helpers/service.js';
+import { startSipp, freePort } from '../helpers/sipp.js';
+import { createRtpPeer } from '../helpers/rtp-peer.js';
+import { launchBrowser, writeSineWav, DialerDriver } from '../helpers/browser.js';
+
+/**
+ * A person in the dialer page (Chromium, fake microphone playing 440 Hz) calls a number; sipp plays the
+ * trunk (401 challenge, then answer) and a real RTP socket plays its media at 1,000 Hz PCMU.
+ */
+let service: TestService;
+let browser: Browser;
+let sippPort: number;
+let token: string;
+let userId: string;
+
+before(async () => {
+  sippPort = await freePort();
+  service = await startTestService({ trunkPort: sippPort });
+  ({ token, id: userId } = await service.addUser('+15550001111'));
+  const wav = writeSineWav({ freq: 440, seconds: 10 }, join(mkdtempSync(join(tmpdir(), 'wav-')), 'a440.wav'));
+  browser = await launchBrowser({ fakeAudioWav: wav });
+});
+
+after(async () => {
+  await browser?.close();
+  await service?.stop();
+});
+
+for (const who of ['browser', 'trunk'] as const) {
+  test(`outbound call, audio both ways, hung up by the ${who}`, async () => {
+    const peer = await createRtpPeer({ tone: 1000, codec: 'PCMU' });
+    const sipp = startSipp({
+      scenario: 'uas-401-answer',
+      port: sippPort,
+      remote: `127.0.0.1:${service.sipPort}`,
+      keys: { rtp_port: String(peer.port), bye_after: who === 'trunk' ? '6000' : '0' },
+      timeoutMs: 30_000,
+    });
+    const dialer = await DialerDriver.open(browser, service.url);
+    try {
+      await sipp.ready;
+      await dialer.connect(token);
+      await dialer.call('+15550002222');
+      await dialer.waitState('active', 15_000);
+      peer.start(); // symmetric RTP: answer whatever rtpengine sends from
+      await peer.waitForPackets(100, 10_000);
+
+      const tones = await dialer.measureRemoteTone([1000, 440], 1500);
+      assert.ok(tones[1000]! - tones[440]! > 20, `browser hears the trunk's 1000 Hz over 440 Hz: ${JSON.stringify(tones)}`);
+      const trunkHears = peer.measure(440, 1000);
+      assert.ok(trunkHears > 20, `trunk hears the browser's 440 Hz over 1000 Hz by ${trunkHears.toFixed(1)} dB`);
+
+      const callId = await dialer.callId();
+      assert.ok(callId);
+      if (who === 'browser') await dialer.hangup();
+      await dialer.waitState('ended', 15_000);
+      const ended = await dialer.lastEnded();
+      assert.equal(ended?.reason, who === 'browser' ? 'local-hangup' : 'remote-hangup');
+
+      const result = await sipp.done;
+      assert.equal(result.code, 0, `sipp failed: ${result.errors}\n${result.stderr}`);
+      assert.equal(result.successful, 1);
+
+      assert.deepEqual(await service.media.listCalls(), [], 'rtpengine holds no call');
+      const rec = await waitForRecord(service, userId, callId!);
+      assert.equal(rec.direction, 'outbound');
+      assert.equal(rec.counterpart, '+15550002222');
+      assert.equal(rec.endReason, who === 'browser' ? 'local-hangup' : 'remote-hangup');
+      assert.ok(rec.sipCallId);
+      assert.ok(rec.createdAt <= rec.ringingAt! && rec.ringingAt! <= rec.answeredAt! && rec.answeredAt! <= rec.endedAt!, JSON.stringify(rec));
+    } finally {
+      sipp.kill();
+      await dialer.close();
+      await peer.close();
+    }
+  });
+}
+
+async function waitForRecord(service: TestService, userId: string, callId: string) {
+  for (let i = 0; i < 50; i++) {
+    const rec = await service.records.get(userId, callId);
+    if (rec?.endedAt) return rec;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`call ${callId} has no end in its record`);
+}
