@@ -6,6 +6,7 @@
  * with us even if Node itself is SIGKILLed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
@@ -54,11 +55,15 @@ export interface RtpengineProcess extends EventEmitter<RtpengineProcessEvents> {
   readonly restarts: number;
   /** The argv used (binary first). */
   readonly argv: readonly string[];
-  /** Spawn and resolve once it answers ping; rejects with MEDIA_TIMEOUT (and stops) if it never does. */
+  /**
+   * Spawn and resolve once it answers ping; rejects with MEDIA_TIMEOUT (and stops) if it never does, or with
+   * MEDIA_PORT_IN_USE if something (another rtpengine?) already holds the ng port: its pongs would fool us.
+   */
   start(): Promise<void>;
   /** Resolve when the current child answers ping (e.g. after a restart). */
   waitReady(timeoutMs?: number): Promise<void>;
-  /** Stop supervising and kill the child (SIGTERM, then SIGKILL after `graceMs`). Idempotent. */
+  /** Stop supervising and kill the child (SIGTERM, then SIGKILL after `graceMs`). Idempotent and final: also
+   *  closes `ng`; create a new supervisor to start again. */
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -134,6 +139,11 @@ class Supervisor extends EventEmitter<RtpengineProcessEvents> implements Rtpengi
 
   async start(): Promise<void> {
     if (this.#wanted) return this.waitReady();
+    const host = this.#opts.ngHost ?? '127.0.0.1';
+    if (!(await udpPortFree(host, this.#opts.ngPort))) {
+      this.ng.close();
+      throw new MonologueError('MEDIA_PORT_IN_USE', `ng port ${host}:${this.#opts.ngPort} is already in use`);
+    }
     this.#wanted = true;
     process.on('exit', this.#onProcessExit);
     this.#spawn();
@@ -191,11 +201,23 @@ class Supervisor extends EventEmitter<RtpengineProcessEvents> implements Rtpengi
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.#child = child;
     this.#startedAt = Date.now();
-    this.#childExited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    let ended = false;
+    let endedResolve: () => void = () => undefined;
+    this.#childExited = new Promise<void>((resolve) => (endedResolve = resolve));
+    // A failed spawn emits 'error' and no 'exit': treat both as the end of this child, once.
+    const end = (code: number | null, signal: NodeJS.Signals | null): void => {
+      if (ended) return;
+      ended = true;
+      endedResolve();
+      this.#onExit(child, code, signal);
+    };
     forwardLines(child.stdout, (line) => this.#log.debug({ out: line }, 'rtpengine'));
     forwardLines(child.stderr, (line) => this.#log.debug({ out: line }, 'rtpengine'));
-    child.once('error', (err) => this.#log.error({ err }, 'rtpengine spawn failed'));
-    child.once('exit', (code, signal) => this.#onExit(child, code, signal));
+    child.once('error', (err) => {
+      this.#log.error({ err }, 'rtpengine spawn failed');
+      if (child.pid === undefined) end(null, null);
+    });
+    child.once('exit', (code, signal) => end(code, signal));
     void this.waitReady(this.#opts.startTimeoutMs ?? 10_000).then(
       () => {
         if (this.#child === child && child.pid !== undefined) {
@@ -244,6 +266,17 @@ function forwardLines(stream: NodeJS.ReadableStream | null, sink: (line: string)
   stream.on('end', () => {
     if (buf.trim()) sink(buf.trim());
     buf = '';
+  });
+}
+
+function udpPortFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    s.once('error', () => {
+      s.close();
+      resolve(false);
+    });
+    s.bind(port, host, () => s.close(() => resolve(true)));
   });
 }
 

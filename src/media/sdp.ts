@@ -24,6 +24,8 @@ export function validateSdp(sdp: unknown, side: SdpSide): SessionDescription {
   if (typeof sdp !== 'string' || sdp.trim() === '') throw bad(side, 'empty');
   if (Buffer.byteLength(sdp) > MAX_SDP_BYTES) throw bad(side, `larger than ${MAX_SDP_BYTES} bytes`);
   if (!/^v=0\r?$/m.test(sdp.split('\n', 1)[0] ?? '')) throw bad(side, 'does not start with v=0');
+  const badLine = sdp.split(/\r?\n/).findIndex((l) => l !== '' && !/^[a-z]=/.test(l));
+  if (badLine >= 0) throw bad(side, `line ${badLine + 1} is not of the form <letter>=<value>`);
   let parsed: SessionDescription;
   try {
     parsed = sdpTransform.parse(sdp);

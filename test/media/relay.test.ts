@@ -150,11 +150,13 @@ describe('rtpengine relay: lifecycle and errors', () => {
     const peer = await createRtpPeer();
     try {
       const good = await dialer.offer();
+      const trunk = peer.sdp();
       const cases: [string, (s: ReturnType<RtpengineRelay['open']>) => Promise<string>][] = [
         ['empty', (s) => s.dialerOffer('')],
         ['garbage', (s) => s.dialerOffer('hello world')],
         ['no m-line', (s) => s.dialerOffer(good.split(/\r\nm=/)[0]! + '\r\n')],
-        ['two m-lines', (s) => s.trunkOffer(peer.sdp() + peer.sdp().slice(peer.sdp().indexOf('m=')))],
+        ['two m-lines', (s) => s.trunkOffer(trunk + trunk.slice(trunk.indexOf('m=')))],
+        ['junk line', (s) => s.trunkOffer(trunk + 'hello\r\n')],
         ['video only', (s) => s.trunkOffer(peer.sdp().replace('m=audio', 'm=video'))],
         ['no ICE (plain RTP as dialer)', (s) => s.dialerOffer(peer.sdp())],
         ['no known codec', (s) => s.trunkOffer(peer.sdp().replace(/m=audio (\d+) RTP\/AVP 0 101/, 'm=audio $1 RTP/AVP 18 101').replace(/a=rtpmap:0 PCMU/, 'a=rtpmap:18 G729'))],
@@ -269,5 +271,18 @@ describe('rtpengine supervisor', () => {
     assert.equal(await relay.ready(), true);
     assert.ok(rtpengine.restarts >= 1);
     assert.deepEqual(await relay.listCalls(), []);
+  });
+
+  test('stop() leaves no process behind; a taken ng port is refused', async () => {
+    const range = await freeUdpPortRange(10);
+    const other = createRtpengineProcess({ log, ngPort: await freeUdpPort(), portMin: range.min, portMax: range.max });
+    await other.start();
+    const pid = other.pid;
+    assert.ok(pid);
+    await other.stop();
+    await other.stop();
+    assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' });
+    const clash = createRtpengineProcess({ log, ngPort: rtpengine.ng.port, portMin: range.min, portMax: range.max });
+    await assert.rejects(clash.start(), { code: 'MEDIA_PORT_IN_USE' });
   });
 });
