@@ -24,7 +24,8 @@ export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS';
 /** Methods we know; anything else is answered 501. */
 export const KNOWN_METHODS = new Set(['INVITE', 'ACK', 'CANCEL', 'BYE', 'OPTIONS', 'REGISTER', 'INFO', 'UPDATE', 'PRACK', 'SUBSCRIBE', 'NOTIFY', 'REFER', 'MESSAGE', 'PUBLISH']);
 
-export const MAX_MESSAGE_BYTES = 65_535;
+/** Largest message we take (UDP datagrams and TCP header sections and bodies). */
+export const MAX_MESSAGE_BYTES = 65_000;
 export const MAX_HEADER_LINE = 8192;
 
 export function newTag(): string {

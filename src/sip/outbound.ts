@@ -63,18 +63,26 @@ export class OutboundCall implements OutboundLeg, DialogOwner {
     this.core.track(this);
     this.timer = setTimeout(() => guarded(this.log, 'invite timeout', () => this.onTimeout()), this.inviteTimeoutMs);
     this.log.info({ to: maskPhone(to) }, 'sip: INVITE out');
-    this.sendInvite(this.buildInvite(sdp));
+    try {
+      this.sendInvite(this.buildInvite(sdp));
+    } catch (err) {
+      this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'sip: INVITE could not be sent');
+      this.finish();
+      queueMicrotask(() => this.emit(() => this.listener.failed(503)));
+    }
   }
 
   end(): void {
     if (this.silenced) return;
     this.silenced = true;
-    if (this.state === 'answered') {
-      this.sendBye();
-      this.finish();
-    } else if (this.state === 'calling') {
-      this.requestCancel();
-    }
+    guarded(this.log, 'end', () => {
+      if (this.state === 'answered') {
+        this.finish();
+        this.sendBye();
+      } else if (this.state === 'calling') {
+        this.requestCancel();
+      }
+    });
   }
 
   shutdown(): void {
