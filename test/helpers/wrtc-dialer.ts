@@ -1,0 +1,585 @@
+// A lightweight real WebRTC dialer for load and loss tests: libwebrtc in Node (@roamhq/wrtc) speaking
+// the /v1/signal protocol over `ws`. Each call sends a sine tone and meters what it receives.
+//
+// Exit quirk: @roamhq/wrtc 0.10 segfaults during Node's natural exit (napi env cleanup) once an
+// RTCAudioSource track has existed, even when every pc and track was closed. An explicit
+// process.exit() does not, so importing this module installs a `beforeExit` hook that exits
+// explicitly with the current exit code. Unstopped tracks keep the process alive: call close().
+import wrtcModule from '@roamhq/wrtc';
+import WebSocket from 'ws';
+
+// ---------------------------------------------------------------------------------------------
+// Public API
+
+export interface ToneOptions {
+  /** Frequency of the sine this side sends, Hz (default 440). */
+  toneHz?: number;
+  /** Peak amplitude 0..1 (default 0.3). */
+  amplitude?: number;
+}
+
+export interface WrtcCall {
+  readonly callId: string;
+  readonly pc: PeerConnection;
+  /** What this side hears from the other. */
+  readonly meter: AudioMeter;
+  /** Resolves with the reason once the call ended (server `call.ended`, or locally on socket loss). */
+  readonly ended: Promise<string>;
+}
+
+export interface IncomingCall {
+  callId: string;
+  from: string;
+  sdp: string;
+}
+
+export class WrtcDialer {
+  userId: string | null = null;
+  /** Server `error` messages without a ref, newest last. */
+  readonly errors: Array<{ code: string; message: string }> = [];
+  private ws: WebSocket | null = null;
+  private readonly calls = new Map<string, LiveCall>();
+  private readonly starts = new Map<string, PendingStart>();
+  private readonly incoming: IncomingCall[] = [];
+  private readonly incomingWaiters: Array<(call: IncomingCall) => void> = [];
+  private incomingHandler: ((call: IncomingCall) => void) | null = null;
+  private closed = false;
+
+  constructor(
+    readonly url: string,
+    private readonly token: string,
+    private readonly defaults: ToneOptions = {},
+  ) {}
+
+  /** Open the socket, authenticate, resolve with the userId on `ready`. */
+  async connect(timeoutMs = 10_000): Promise<string> {
+    const ws = new WebSocket(this.url);
+    this.ws = ws;
+    return withTimeout(
+      new Promise<string>((resolve, reject) => {
+        ws.on('open', () => ws.send(JSON.stringify({ type: 'auth', token: this.token })));
+        ws.on('error', reject);
+        ws.on('close', (code, reason) => {
+          reject(new Error(`socket closed before ready: ${code} ${reason.toString()}`));
+          this.onSocketClosed();
+        });
+        ws.on('message', (data, isBinary) => {
+          if (isBinary) return;
+          let msg: ServerMessage;
+          try {
+            msg = JSON.parse(data.toString()) as ServerMessage;
+          } catch {
+            return;
+          }
+          if (msg.type === 'ready') {
+            this.userId = msg.userId;
+            resolve(msg.userId);
+          } else if (msg.type === 'error' && this.userId === null && !msg.ref) {
+            reject(new Error(`auth failed: ${msg.code} ${msg.message}`));
+          }
+          this.onMessage(msg);
+        });
+      }),
+      timeoutMs,
+      'ready',
+    );
+  }
+
+  /** Place a call; resolves once the server's answer is applied (`call.answered`). */
+  async call(to: string, tone: ToneOptions = {}, timeoutMs = 15_000): Promise<WrtcCall> {
+    const peer = createPeer({ ...this.defaults, ...tone });
+    const ref = `w${++refCounter}-${Date.now().toString(36)}`;
+    try {
+      await peer.pc.setLocalDescription(await peer.pc.createOffer());
+      const sdp = await gatheredSdp(peer.pc);
+      const answered = new Promise<LiveCall>((resolve, reject) => this.starts.set(ref, { peer, resolve, reject }));
+      this.send({ type: 'call.start', ref, to, sdp });
+      const live = await withTimeout(answered, timeoutMs, `call.answered for ${to}`);
+      return live.call;
+    } catch (err) {
+      const pending = this.starts.get(ref);
+      this.starts.delete(ref);
+      const callId = pending?.callId;
+      if (callId && !this.calls.has(callId)) this.send({ type: 'call.hangup', callId });
+      peer.close();
+      throw err;
+    }
+  }
+
+  /** Called for every `call.incoming` (they are also queued for waitIncoming). */
+  onIncoming(handler: (call: IncomingCall) => void): void {
+    this.incomingHandler = handler;
+  }
+
+  /** The next incoming call (already queued or yet to come). */
+  async waitIncoming(timeoutMs = 10_000): Promise<IncomingCall> {
+    const queued = this.incoming.shift();
+    if (queued) return queued;
+    return withTimeout(new Promise<IncomingCall>((resolve) => this.incomingWaiters.push(resolve)), timeoutMs, 'call.incoming');
+  }
+
+  /** Answer an incoming call (its offer arrived with `call.incoming`). */
+  async accept(callId: string, tone: ToneOptions = {}): Promise<WrtcCall> {
+    const offer = this.takeIncoming(callId);
+    const peer = createPeer({ ...this.defaults, ...tone });
+    try {
+      await peer.pc.setRemoteDescription({ type: 'offer', sdp: offer.sdp });
+      await peer.pc.setLocalDescription(await peer.pc.createAnswer());
+      const sdp = await gatheredSdp(peer.pc);
+      const live = this.track(callId, peer);
+      this.send({ type: 'call.accept', callId, sdp });
+      return live.call;
+    } catch (err) {
+      peer.close();
+      throw err;
+    }
+  }
+
+  reject(callId: string): void {
+    this.takeIncoming(callId);
+    this.send({ type: 'call.reject', callId });
+  }
+
+  /** Ask the server to end the call and stop local media at once; `waitEnded` gives the server's reason. */
+  hangup(callId: string): void {
+    this.send({ type: 'call.hangup', callId });
+    this.calls.get(callId)?.peer.close();
+  }
+
+  async waitEnded(callId: string, timeoutMs = 10_000): Promise<string> {
+    const live = this.calls.get(callId) ?? this.ended.get(callId);
+    if (!live) throw new Error(`unknown call ${callId}`);
+    return withTimeout(live.call.ended, timeoutMs, `call.ended for ${callId}`);
+  }
+
+  /** Wait for ICE + DTLS: `pc.connectionState === 'connected'`. */
+  async waitConnected(callId: string, timeoutMs = 10_000): Promise<void> {
+    const live = this.calls.get(callId);
+    if (!live) throw new Error(`unknown or ended call ${callId}`);
+    await waitConnection(live.peer.pc, timeoutMs);
+  }
+
+  /** Stop every call's media and timers and close the socket. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ws?.close(1000);
+    this.ws = null;
+    this.onSocketClosed();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private readonly ended = new Map<string, LiveCall>();
+
+  private send(msg: Record<string, unknown>): void {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) throw new Error('signaling socket is not open');
+    this.ws.send(JSON.stringify(msg));
+  }
+
+  private onMessage(msg: ServerMessage): void {
+    switch (msg.type) {
+      case 'call.created': {
+        const pending = this.starts.get(msg.ref);
+        if (pending) {
+          pending.callId = msg.callId;
+          this.track(msg.callId, pending.peer);
+        }
+        return;
+      }
+      case 'call.answered': {
+        const live = this.calls.get(msg.callId);
+        const pending = [...this.starts.entries()].find(([, p]) => p.callId === msg.callId);
+        if (!live || !pending) return;
+        this.starts.delete(pending[0]);
+        live.peer.pc
+          .setRemoteDescription({ type: 'answer', sdp: msg.sdp })
+          .then(() => pending[1].resolve(live), pending[1].reject);
+        return;
+      }
+      case 'call.incoming': {
+        const call = { callId: msg.callId, from: msg.from, sdp: msg.sdp };
+        const waiter = this.incomingWaiters.shift();
+        if (waiter) this.pendingOffers.set(call.callId, call);
+        else this.incoming.push(call);
+        this.incomingHandler?.(call);
+        waiter?.(call);
+        return;
+      }
+      case 'call.ended': {
+        this.pendingOffers.delete(msg.callId);
+        const i = this.incoming.findIndex((c) => c.callId === msg.callId);
+        if (i >= 0) this.incoming.splice(i, 1);
+        this.finish(msg.callId, msg.reason);
+        return;
+      }
+      case 'error': {
+        const pending = msg.ref ? this.starts.get(msg.ref) : undefined;
+        if (pending && msg.ref) {
+          this.starts.delete(msg.ref);
+          pending.reject(new Error(`call.start failed: ${msg.code} ${msg.message}`));
+        } else {
+          this.errors.push({ code: msg.code, message: msg.message });
+        }
+        return;
+      }
+      default:
+        return; // ready, ringing, pong, recording.*, earnings.updated, …
+    }
+  }
+
+  /** Offers handed to a waiter (not queued) stay available to accept/reject. */
+  private readonly pendingOffers = new Map<string, IncomingCall>();
+
+  private takeIncoming(callId: string): IncomingCall {
+    const i = this.incoming.findIndex((c) => c.callId === callId);
+    const offer = i >= 0 ? this.incoming.splice(i, 1)[0] : this.pendingOffers.get(callId);
+    this.pendingOffers.delete(callId);
+    if (!offer) throw new Error(`no incoming call ${callId}`);
+    return offer;
+  }
+
+  private track(callId: string, peer: Peer): LiveCall {
+    let settle!: (reason: string) => void;
+    const ended = new Promise<string>((resolve) => (settle = resolve));
+    const live: LiveCall = { peer, settle, call: { callId, pc: peer.pc, meter: peer.meter, ended } };
+    this.calls.set(callId, live);
+    return live;
+  }
+
+  private finish(callId: string, reason: string): void {
+    const live = this.calls.get(callId);
+    const pending = [...this.starts.entries()].find(([, p]) => p.callId === callId);
+    if (pending) {
+      this.starts.delete(pending[0]);
+      pending[1].reject(new Error(`call ended before answer: ${reason}`));
+    }
+    if (!live) return;
+    this.calls.delete(callId);
+    this.ended.set(callId, live);
+    live.peer.close();
+    live.settle(reason);
+  }
+
+  private onSocketClosed(): void {
+    for (const [ref, pending] of this.starts) {
+      pending.reject(new Error('signaling socket closed'));
+      pending.peer.close();
+      this.starts.delete(ref);
+    }
+    for (const callId of [...this.calls.keys()]) this.finish(callId, 'dialer-disconnected');
+  }
+}
+
+/**
+ * Two peers connected directly (no server), for self-tests: A sends freqA, B sends freqB.
+ * `close()` tears both down.
+ */
+export async function connectDirect({ freqA = 440, freqB = 1000, timeoutMs = 10_000 } = {}): Promise<{
+  a: { pc: PeerConnection; meter: AudioMeter };
+  b: { pc: PeerConnection; meter: AudioMeter };
+  close: () => void;
+}> {
+  const a = createPeer({ toneHz: freqA });
+  const b = createPeer({ toneHz: freqB });
+  const close = (): void => {
+    a.close();
+    b.close();
+  };
+  try {
+    await a.pc.setLocalDescription(await a.pc.createOffer());
+    await b.pc.setRemoteDescription({ type: 'offer', sdp: await gatheredSdp(a.pc) });
+    await b.pc.setLocalDescription(await b.pc.createAnswer());
+    await a.pc.setRemoteDescription({ type: 'answer', sdp: await gatheredSdp(b.pc) });
+    await Promise.all([waitConnection(a.pc, timeoutMs), waitConnection(b.pc, timeoutMs)]);
+    return { a, b, close };
+  } catch (err) {
+    close();
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Received audio
+
+/** Keeps the last `capacitySeconds` of received audio (first channel) and measures tones in it. */
+export class AudioMeter {
+  sampleRate = 48_000;
+  /** Total samples received so far. */
+  received = 0;
+  private ring = new Float32Array(0);
+  private write = 0;
+
+  constructor(private readonly capacitySeconds = 2) {}
+
+  push(samples: Int16Array, sampleRate: number, channels: number): void {
+    if (this.ring.length === 0 || sampleRate !== this.sampleRate) {
+      this.sampleRate = sampleRate;
+      this.ring = new Float32Array(Math.round(sampleRate * this.capacitySeconds));
+      this.write = 0;
+    }
+    const ring = this.ring;
+    for (let i = 0; i < samples.length; i += channels) {
+      ring[this.write] = samples[i]!;
+      this.write = this.write + 1 === ring.length ? 0 : this.write + 1;
+    }
+    this.received += Math.floor(samples.length / channels);
+  }
+
+  /** The most recent `ms` of audio (fewer samples if less has arrived). */
+  recent(ms = 500): Float32Array {
+    const n = Math.min(Math.round((ms / 1000) * this.sampleRate), this.ring.length, this.received);
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      out[i] = this.ring[(this.write - n + i + this.ring.length) % this.ring.length]!;
+    }
+    return out;
+  }
+
+  /** Level of `freq` in the last `ms`, dBFS (Hann-windowed Goertzel); -200 for silence or no audio. */
+  measure(freq: number, ms = 500): number {
+    return goertzelDb(this.recent(ms), freq, this.sampleRate);
+  }
+
+  /** RMS level of the last `ms`, dBFS. */
+  rmsDb(ms = 500): number {
+    const x = this.recent(ms);
+    let sum = 0;
+    for (const v of x) sum += v * v;
+    return x.length && sum > 0 ? Math.max(-200, 10 * Math.log10(sum / x.length / 32768 ** 2)) : -200;
+  }
+}
+
+export function goertzelDb(samples: Float32Array, freq: number, sampleRate: number): number {
+  const n = samples.length;
+  if (n === 0) return -200;
+  const coeff = 2 * Math.cos((2 * Math.PI * freq) / sampleRate);
+  let s1 = 0;
+  let s2 = 0;
+  let windowSum = 0;
+  for (let i = 0; i < n; i++) {
+    const w = 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (n - 1 || 1));
+    windowSum += w;
+    const s0 = samples[i]! * w + coeff * s1 - s2;
+    s2 = s1;
+    s1 = s0;
+  }
+  const power = Math.max(0, s1 * s1 + s2 * s2 - coeff * s1 * s2);
+  const amplitude = (2 * Math.sqrt(power)) / windowSum;
+  return amplitude > 0 ? Math.max(-200, 20 * Math.log10(amplitude / 32768)) : -200;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peers and tones
+
+/** The subset of wrtc's RTCPeerConnection these helpers use (wrtc's own .d.ts needs the DOM lib). */
+export interface PeerConnection {
+  readonly localDescription: SessionDescription | null;
+  readonly iceGatheringState: string;
+  readonly connectionState: string;
+  createOffer(): Promise<SessionDescription>;
+  createAnswer(): Promise<SessionDescription>;
+  setLocalDescription(d: SessionDescription): Promise<void>;
+  setRemoteDescription(d: SessionDescription): Promise<void>;
+  addTrack(track: MediaTrack, ...streams: unknown[]): unknown;
+  getStats(): Promise<Map<string, Record<string, unknown>>>;
+  close(): void;
+  ontrack: ((event: { track: MediaTrack }) => void) | null;
+  onicegatheringstatechange: (() => void) | null;
+  onconnectionstatechange: (() => void) | null;
+}
+interface SessionDescription {
+  type: 'offer' | 'answer';
+  sdp: string;
+}
+interface MediaTrack {
+  readonly kind: string;
+  stop(): void;
+}
+interface AudioFrame {
+  samples: Int16Array;
+  sampleRate: number;
+  bitsPerSample?: number;
+  channelCount?: number;
+  numberOfFrames?: number;
+}
+interface Wrtc {
+  RTCPeerConnection: new (config: { iceServers: unknown[] }) => PeerConnection;
+  nonstandard: {
+    RTCAudioSource: new () => { createTrack(): MediaTrack; onData(frame: AudioFrame): void };
+    RTCAudioSink: new (track: MediaTrack) => { stop(): void; ondata: ((frame: Required<AudioFrame>) => void) | null };
+  };
+}
+
+const wrtc = wrtcModule as unknown as Wrtc;
+process.once('beforeExit', (code) => process.exit(process.exitCode ?? code));
+
+const ICE_GATHERING_TIMEOUT_MS = 2000;
+let refCounter = 0;
+
+interface Peer {
+  pc: PeerConnection;
+  meter: AudioMeter;
+  close(): void;
+}
+interface LiveCall {
+  peer: Peer;
+  call: WrtcCall;
+  settle(reason: string): void;
+}
+interface PendingStart {
+  peer: Peer;
+  callId?: string;
+  resolve(call: LiveCall): void;
+  reject(err: Error): void;
+}
+type ServerMessage =
+  | { type: 'ready'; userId: string }
+  | { type: 'call.created'; ref: string; callId: string }
+  | { type: 'call.ringing'; callId: string }
+  | { type: 'call.answered'; callId: string; sdp: string }
+  | { type: 'call.incoming'; callId: string; from: string; sdp: string }
+  | { type: 'call.ended'; callId: string; reason: string }
+  | { type: 'error'; code: string; message: string; ref?: string }
+  | { type: 'pong' };
+
+/** A pc sending a sine tone and metering what it receives; close() is idempotent. */
+function createPeer({ toneHz = 440, amplitude = 0.3 }: ToneOptions): Peer {
+  const pc = new wrtc.RTCPeerConnection({ iceServers: [] });
+  const source = new wrtc.nonstandard.RTCAudioSource();
+  const track = source.createTrack();
+  pc.addTrack(track);
+  const stopTone = toneClock.add(source, toneFrames(toneHz, amplitude));
+  const meter = new AudioMeter();
+  const sinks: Array<{ stop(): void }> = [];
+  pc.ontrack = ({ track: remote }) => {
+    if (remote.kind !== 'audio') return;
+    const sink = new wrtc.nonstandard.RTCAudioSink(remote);
+    sink.ondata = (frame) => meter.push(frame.samples, frame.sampleRate, frame.channelCount || 1);
+    sinks.push(sink);
+  };
+  let closed = false;
+  return {
+    pc,
+    meter,
+    close() {
+      if (closed) return;
+      closed = true;
+      stopTone();
+      for (const sink of sinks) sink.stop();
+      pc.ontrack = null;
+      pc.onconnectionstatechange = null;
+      pc.onicegatheringstatechange = null;
+      pc.close();
+      track.stop();
+    },
+  };
+}
+
+const SAMPLE_RATE = 48_000;
+const FRAME_SAMPLES = 480; // 10 ms
+const FRAMES_PER_SECOND = SAMPLE_RATE / FRAME_SAMPLES;
+
+/** One second of tone as 100 ten-millisecond frames, shared by every call at that tone. */
+const frameCache = new Map<string, Int16Array[]>();
+function toneFrames(freq: number, amplitude: number): Int16Array[] {
+  const key = `${freq}/${amplitude}`;
+  let frames = frameCache.get(key);
+  if (!frames) {
+    // Whole-Hz tones repeat every second, so the 100 frames loop without a phase jump.
+    const peak = Math.round(Math.min(1, amplitude) * 32767);
+    frames = Array.from({ length: FRAMES_PER_SECOND }, (_, f) => {
+      const frame = new Int16Array(FRAME_SAMPLES);
+      for (let i = 0; i < FRAME_SAMPLES; i++) {
+        frame[i] = Math.round(peak * Math.sin((2 * Math.PI * freq * (f * FRAME_SAMPLES + i)) / SAMPLE_RATE));
+      }
+      return frame;
+    });
+    frameCache.set(key, frames);
+  }
+  return frames;
+}
+
+/**
+ * One 10 ms timer feeds every live tone source (not one timer per call), catching up on the wall
+ * clock so timer jitter does not starve the encoder. Stops when no source is left; unref'd.
+ */
+const toneClock = (() => {
+  const sources = new Set<{ source: { onData(frame: AudioFrame): void }; frames: Int16Array[]; next: number }>();
+  let timer: NodeJS.Timeout | null = null;
+  let startedAt = 0;
+  let sent = 0;
+  const tick = (): void => {
+    const due = Math.floor(((performance.now() - startedAt) / 1000) * FRAMES_PER_SECOND);
+    // After a long stall, skip ahead rather than burst more than 100 ms of audio.
+    if (due - sent > 10) sent = due - 10;
+    for (; sent < due; sent++) {
+      for (const s of sources) {
+        s.source.onData({ samples: s.frames[s.next]!, sampleRate: SAMPLE_RATE, bitsPerSample: 16, channelCount: 1, numberOfFrames: FRAME_SAMPLES });
+        s.next = (s.next + 1) % s.frames.length;
+      }
+    }
+  };
+  return {
+    add(source: { onData(frame: AudioFrame): void }, frames: Int16Array[]): () => void {
+      const entry = { source, frames, next: 0 };
+      sources.add(entry);
+      if (!timer) {
+        startedAt = performance.now();
+        sent = 0;
+        timer = setInterval(tick, 10);
+        timer.unref();
+      }
+      return () => {
+        sources.delete(entry);
+        if (sources.size === 0 && timer) {
+          clearInterval(timer);
+          timer = null;
+        }
+      };
+    },
+  };
+})();
+
+async function gatheredSdp(pc: PeerConnection): Promise<string> {
+  if (pc.iceGatheringState !== 'complete') {
+    await new Promise<void>((resolve) => {
+      const timeout = setTimeout(resolve, ICE_GATHERING_TIMEOUT_MS);
+      pc.onicegatheringstatechange = () => {
+        if (pc.iceGatheringState !== 'complete') return;
+        clearTimeout(timeout);
+        resolve();
+      };
+    });
+    pc.onicegatheringstatechange = null;
+  }
+  const sdp = pc.localDescription?.sdp;
+  if (!sdp) throw new Error('no local description');
+  return sdp;
+}
+
+async function waitConnection(pc: PeerConnection, timeoutMs: number): Promise<void> {
+  if (pc.connectionState === 'connected') return;
+  await withTimeout(
+    new Promise<void>((resolve, reject) => {
+      pc.onconnectionstatechange = () => {
+        if (pc.connectionState === 'connected') resolve();
+        else if (pc.connectionState === 'failed' || pc.connectionState === 'closed') {
+          reject(new Error(`connection ${pc.connectionState}`));
+        }
+      };
+    }),
+    timeoutMs,
+    'connectionState connected',
+  ).finally(() => {
+    pc.onconnectionstatechange = null;
+  });
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
