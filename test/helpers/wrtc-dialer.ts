@@ -38,9 +38,15 @@ export class WrtcDialer {
   /** Server `error` messages without a ref, newest last. */
   readonly errors: Array<{ code: string; message: string }> = [];
   private ws: WebSocket | null = null;
+  /** Calls the server has named, until they end; then in `ended`. */
   private readonly calls = new Map<string, LiveCall>();
+  private readonly ended = new Map<string, LiveCall>();
+  /** Outbound calls waiting for call.created (by ref), then for call.answered (by callId). */
   private readonly starts = new Map<string, PendingStart>();
-  private readonly incoming: IncomingCall[] = [];
+  private readonly answers = new Map<string, PendingStart>();
+  /** Every offered call until accepted, rejected or ended; `unseen` are not yet given to waitIncoming. */
+  private readonly offers = new Map<string, IncomingCall>();
+  private unseen: IncomingCall[] = [];
   private readonly incomingWaiters: Array<(call: IncomingCall) => void> = [];
   private incomingHandler: ((call: IncomingCall) => void) | null = null;
   private closed = false;
@@ -89,18 +95,24 @@ export class WrtcDialer {
   async call(to: string, tone: ToneOptions = {}, timeoutMs = 15_000): Promise<WrtcCall> {
     const peer = createPeer({ ...this.defaults, ...tone });
     const ref = `w${++refCounter}-${Date.now().toString(36)}`;
+    let pending: PendingStart | undefined;
     try {
       await peer.pc.setLocalDescription(await peer.pc.createOffer());
       const sdp = await gatheredSdp(peer.pc);
-      const answered = new Promise<LiveCall>((resolve, reject) => this.starts.set(ref, { peer, resolve, reject }));
+      const answered = new Promise<LiveCall>((resolve, reject) => {
+        pending = { peer, resolve, reject };
+        this.starts.set(ref, pending);
+      });
       this.send({ type: 'call.start', ref, to, sdp });
       const live = await withTimeout(answered, timeoutMs, `call.answered for ${to}`);
       return live.call;
     } catch (err) {
-      const pending = this.starts.get(ref);
       this.starts.delete(ref);
       const callId = pending?.callId;
-      if (callId && !this.calls.has(callId)) this.send({ type: 'call.hangup', callId });
+      if (callId) {
+        this.answers.delete(callId);
+        if (this.calls.has(callId) && this.ws?.readyState === WebSocket.OPEN) this.hangup(callId);
+      }
       peer.close();
       throw err;
     }
@@ -113,7 +125,7 @@ export class WrtcDialer {
 
   /** The next incoming call (already queued or yet to come). */
   async waitIncoming(timeoutMs = 10_000): Promise<IncomingCall> {
-    const queued = this.incoming.shift();
+    const queued = this.unseen.shift();
     if (queued) return queued;
     return withTimeout(new Promise<IncomingCall>((resolve) => this.incomingWaiters.push(resolve)), timeoutMs, 'call.incoming');
   }
@@ -170,8 +182,6 @@ export class WrtcDialer {
 
   // -------------------------------------------------------------------------------------------
 
-  private readonly ended = new Map<string, LiveCall>();
-
   private send(msg: Record<string, unknown>): void {
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN) throw new Error('signaling socket is not open');
     this.ws.send(JSON.stringify(msg));
@@ -181,38 +191,36 @@ export class WrtcDialer {
     switch (msg.type) {
       case 'call.created': {
         const pending = this.starts.get(msg.ref);
-        if (pending) {
-          pending.callId = msg.callId;
-          this.track(msg.callId, pending.peer);
-        }
+        if (!pending) return;
+        this.starts.delete(msg.ref);
+        pending.callId = msg.callId;
+        this.answers.set(msg.callId, pending);
+        this.track(msg.callId, pending.peer);
         return;
       }
       case 'call.answered': {
         const live = this.calls.get(msg.callId);
-        const pending = [...this.starts.entries()].find(([, p]) => p.callId === msg.callId);
+        const pending = this.answers.get(msg.callId);
         if (!live || !pending) return;
-        this.starts.delete(pending[0]);
+        this.answers.delete(msg.callId);
         live.peer.pc
           .setRemoteDescription({ type: 'answer', sdp: msg.sdp })
-          .then(() => pending[1].resolve(live), pending[1].reject);
+          .then(() => pending.resolve(live), pending.reject);
         return;
       }
       case 'call.incoming': {
         const call = { callId: msg.callId, from: msg.from, sdp: msg.sdp };
+        this.offers.set(call.callId, call);
         const waiter = this.incomingWaiters.shift();
-        if (waiter) this.pendingOffers.set(call.callId, call);
-        else this.incoming.push(call);
+        if (waiter) waiter(call);
+        else this.unseen.push(call);
         this.incomingHandler?.(call);
-        waiter?.(call);
         return;
       }
-      case 'call.ended': {
-        this.pendingOffers.delete(msg.callId);
-        const i = this.incoming.findIndex((c) => c.callId === msg.callId);
-        if (i >= 0) this.incoming.splice(i, 1);
+      case 'call.ended':
+        this.takeOffer(msg.callId);
         this.finish(msg.callId, msg.reason);
         return;
-      }
       case 'error': {
         const pending = msg.ref ? this.starts.get(msg.ref) : undefined;
         if (pending && msg.ref) {
@@ -228,14 +236,18 @@ export class WrtcDialer {
     }
   }
 
-  /** Offers handed to a waiter (not queued) stay available to accept/reject. */
-  private readonly pendingOffers = new Map<string, IncomingCall>();
-
   private takeIncoming(callId: string): IncomingCall {
-    const i = this.incoming.findIndex((c) => c.callId === callId);
-    const offer = i >= 0 ? this.incoming.splice(i, 1)[0] : this.pendingOffers.get(callId);
-    this.pendingOffers.delete(callId);
+    const offer = this.takeOffer(callId);
     if (!offer) throw new Error(`no incoming call ${callId}`);
+    return offer;
+  }
+
+  private takeOffer(callId: string): IncomingCall | undefined {
+    const offer = this.offers.get(callId);
+    if (offer) {
+      this.offers.delete(callId);
+      this.unseen = this.unseen.filter((c) => c !== offer);
+    }
     return offer;
   }
 
@@ -249,10 +261,10 @@ export class WrtcDialer {
 
   private finish(callId: string, reason: string): void {
     const live = this.calls.get(callId);
-    const pending = [...this.starts.entries()].find(([, p]) => p.callId === callId);
+    const pending = this.answers.get(callId);
     if (pending) {
-      this.starts.delete(pending[0]);
-      pending[1].reject(new Error(`call ended before answer: ${reason}`));
+      this.answers.delete(callId);
+      pending.reject(new Error(`call ended before answer: ${reason}`));
     }
     if (!live) return;
     this.calls.delete(callId);
@@ -262,11 +274,11 @@ export class WrtcDialer {
   }
 
   private onSocketClosed(): void {
-    for (const [ref, pending] of this.starts) {
+    for (const pending of this.starts.values()) {
       pending.reject(new Error('signaling socket closed'));
       pending.peer.close();
-      this.starts.delete(ref);
     }
+    this.starts.clear();
     for (const callId of [...this.calls.keys()]) this.finish(callId, 'dialer-disconnected');
   }
 }
