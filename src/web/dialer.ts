@@ -295,7 +295,7 @@ async function startCall(): Promise<void> {
   }
 }
 
-async function onIncoming(callId: string, from: string, sdp: string): Promise<void> {
+function onIncoming(callId: string, from: string, sdp: string): void {
   if (call || pendingIncoming) {
     send({ type: 'call.reject', callId }); // one call at a time
     return;

@@ -130,8 +130,9 @@ async function measureInPage({ freqs, ms }: { freqs: number[]; ms: number }): Pr
   const g = globalThis as any;
   const stream = g.monologueDebug?.remoteStream;
   if (!stream || stream.getAudioTracks().length === 0) throw new Error('no remote audio stream');
-  // Chromium only pulls a remote WebRTC track through WebAudio while something renders it:
-  // keep it on a (muted) media element and connect the graph to the destination.
+  // Chromium feeds a remote WebRTC track into WebAudio only while a media element plays it (without
+  // one the analyser reads -Infinity everywhere, measured on Chromium 156): keep it on a muted element.
+  // The silent path to the destination keeps the graph pulling.
   const element = new g.Audio();
   element.muted = true;
   element.srcObject = stream;
