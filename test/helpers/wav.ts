@@ -1,7 +1,8 @@
-// A tiny WAV writer for test fixtures: 16-bit PCM mono sine tones (Chromium's fake microphone input).
+// Sine-tone WAV fixtures (16-bit PCM mono) for Chromium's fake microphone, on top of tone.ts.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sine, wavBytes } from './tone.js';
 
 export interface SineOptions {
   /** Tone frequency in Hz. */
@@ -16,27 +17,8 @@ export interface SineOptions {
 
 /** The bytes of a 16-bit mono PCM WAV file holding one sine tone. */
 export function sineWav({ freq, seconds, sampleRate = 48_000, amplitude = 0.5 }: SineOptions): Buffer {
-  const frames = Math.round(seconds * sampleRate);
-  const dataBytes = frames * 2;
-  const buf = Buffer.alloc(44 + dataBytes);
-  buf.write('RIFF', 0, 'ascii');
-  buf.writeUInt32LE(36 + dataBytes, 4);
-  buf.write('WAVE', 8, 'ascii');
-  buf.write('fmt ', 12, 'ascii');
-  buf.writeUInt32LE(16, 16); // fmt chunk size
-  buf.writeUInt16LE(1, 20); // PCM
-  buf.writeUInt16LE(1, 22); // mono
-  buf.writeUInt32LE(sampleRate, 24);
-  buf.writeUInt32LE(sampleRate * 2, 28); // byte rate
-  buf.writeUInt16LE(2, 32); // block align
-  buf.writeUInt16LE(16, 34); // bits per sample
-  buf.write('data', 36, 'ascii');
-  buf.writeUInt32LE(dataBytes, 40);
-  const peak = Math.round(Math.min(1, Math.max(0, amplitude)) * 32767);
-  for (let i = 0; i < frames; i++) {
-    buf.writeInt16LE(Math.round(peak * Math.sin((2 * Math.PI * freq * i) / sampleRate)), 44 + i * 2);
-  }
-  return buf;
+  const clamped = Math.min(1, Math.max(0, amplitude));
+  return wavBytes(sine(freq, sampleRate, Math.round(seconds * sampleRate), clamped), sampleRate);
 }
 
 /** Write `sineWav(opts)` to `path`, or to a fresh temporary file; returns the path. */

@@ -7,6 +7,7 @@
 // explicitly with the current exit code. Unstopped tracks keep the process alive: call close().
 import wrtcModule from '@roamhq/wrtc';
 import WebSocket from 'ws';
+import { goertzel, rmsDbfs, sine } from './tone.js';
 
 // ---------------------------------------------------------------------------------------------
 // Public API
@@ -319,7 +320,7 @@ export class AudioMeter {
   sampleRate = 48_000;
   /** Total samples received so far. */
   received = 0;
-  private ring = new Float32Array(0);
+  private ring = new Int16Array(0);
   private write = 0;
 
   constructor(private readonly capacitySeconds = 2) {}
@@ -327,7 +328,7 @@ export class AudioMeter {
   push(samples: Int16Array, sampleRate: number, channels: number): void {
     if (this.ring.length === 0 || sampleRate !== this.sampleRate) {
       this.sampleRate = sampleRate;
-      this.ring = new Float32Array(Math.round(sampleRate * this.capacitySeconds));
+      this.ring = new Int16Array(Math.round(sampleRate * this.capacitySeconds));
       this.write = 0;
     }
     const ring = this.ring;
@@ -339,46 +340,28 @@ export class AudioMeter {
   }
 
   /** The most recent `ms` of audio (fewer samples if less has arrived). */
-  recent(ms = 500): Float32Array {
+  recent(ms = 500): Int16Array {
     const n = Math.min(Math.round((ms / 1000) * this.sampleRate), this.ring.length, this.received);
-    const out = new Float32Array(n);
+    const out = new Int16Array(n);
     for (let i = 0; i < n; i++) {
       out[i] = this.ring[(this.write - n + i + this.ring.length) % this.ring.length]!;
     }
     return out;
   }
 
-  /** Level of `freq` in the last `ms`, dBFS (Hann-windowed Goertzel); -200 for silence or no audio. */
+  /**
+   * Level of `freq` in the last `ms` as dBFS of a sine's peak (Goertzel; a full-scale tone reads 0);
+   * -200 for silence or no audio. Use whole-Hz tones and windows of 500 ms or so (2 Hz bins).
+   */
   measure(freq: number, ms = 500): number {
-    return goertzelDb(this.recent(ms), freq, this.sampleRate);
+    const power = goertzel(this.recent(ms), freq, this.sampleRate);
+    return power > 0 ? Math.max(-200, 10 * Math.log10((4 * power) / 32768 ** 2)) : -200;
   }
 
-  /** RMS level of the last `ms`, dBFS. */
+  /** RMS level of the last `ms`, dBFS; -200 for silence. */
   rmsDb(ms = 500): number {
-    const x = this.recent(ms);
-    let sum = 0;
-    for (const v of x) sum += v * v;
-    return x.length && sum > 0 ? Math.max(-200, 10 * Math.log10(sum / x.length / 32768 ** 2)) : -200;
+    return Math.max(-200, rmsDbfs(this.recent(ms)));
   }
-}
-
-export function goertzelDb(samples: Float32Array, freq: number, sampleRate: number): number {
-  const n = samples.length;
-  if (n === 0) return -200;
-  const coeff = 2 * Math.cos((2 * Math.PI * freq) / sampleRate);
-  let s1 = 0;
-  let s2 = 0;
-  let windowSum = 0;
-  for (let i = 0; i < n; i++) {
-    const w = 0.5 - 0.5 * Math.cos((2 * Math.PI * i) / (n - 1 || 1));
-    windowSum += w;
-    const s0 = samples[i]! * w + coeff * s1 - s2;
-    s2 = s1;
-    s1 = s0;
-  }
-  const power = Math.max(0, s1 * s1 + s2 * s2 - coeff * s1 * s2);
-  const amplitude = (2 * Math.sqrt(power)) / windowSum;
-  return amplitude > 0 ? Math.max(-200, 20 * Math.log10(amplitude / 32768)) : -200;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -499,14 +482,8 @@ function toneFrames(freq: number, amplitude: number): Int16Array[] {
   let frames = frameCache.get(key);
   if (!frames) {
     // Whole-Hz tones repeat every second, so the 100 frames loop without a phase jump.
-    const peak = Math.round(Math.min(1, amplitude) * 32767);
-    frames = Array.from({ length: FRAMES_PER_SECOND }, (_, f) => {
-      const frame = new Int16Array(FRAME_SAMPLES);
-      for (let i = 0; i < FRAME_SAMPLES; i++) {
-        frame[i] = Math.round(peak * Math.sin((2 * Math.PI * freq * (f * FRAME_SAMPLES + i)) / SAMPLE_RATE));
-      }
-      return frame;
-    });
+    const a = Math.min(1, amplitude);
+    frames = Array.from({ length: FRAMES_PER_SECOND }, (_, f) => sine(freq, SAMPLE_RATE, FRAME_SAMPLES, a, f * FRAME_SAMPLES));
     frameCache.set(key, frames);
   }
   return frames;
