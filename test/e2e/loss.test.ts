@@ -61,7 +61,7 @@ test(`${CALLS} outbound calls under 10% SIP loss all complete`, { timeout: 300_0
   }
   const result = await sipp.done;
   assert.deepEqual(Object.fromEntries(reasons), { 'local-hangup': CALLS });
-  assert.equal(result.successful, CALLS, `sipp: ${result.errors.slice(-3000)}`);
+  assert.equal(result.successful, CALLS, `sipp: ${sippProblems(result.errors)}`);
   assert.equal(result.failed, 0);
   await assertNothingLeft();
 });
@@ -96,9 +96,8 @@ test(`${CALLS} inbound calls under 10% SIP loss all complete`, { timeout: 300_00
       keys: { rtp_port: String(sinkPort) },
       timeoutMs: 280_000,
     }).done;
-    if (process.env.LOSS_DEBUG) console.log(JSON.stringify({ ok: result.successful, failed: result.failed, errors: result.errors.slice(-4000) }));
     await Promise.all(pending);
-    assert.equal(result.successful, CALLS, `sipp: ${result.errors.slice(-3000)}`);
+    assert.equal(result.successful, CALLS, `sipp: ${sippProblems(result.errors)}`);
     assert.equal(result.failed, 0);
     assert.deepEqual(Object.fromEntries(reasons), { 'remote-hangup': CALLS });
   } finally {
@@ -106,6 +105,11 @@ test(`${CALLS} inbound calls under 10% SIP loss all complete`, { timeout: 300_00
   }
   await assertNothingLeft();
 });
+
+/** sipp's error log without its "dead call" notes (late retransmissions it answered anyway). */
+function sippProblems(errors: string): string {
+  return errors.split(/\n(?=\d{4}-\d{2}-\d{2})/).filter((l) => !l.includes('Dead call')).join('\n').slice(-4000);
+}
 
 async function assertNothingLeft(): Promise<void> {
   let left: string[] = [];

@@ -26,6 +26,8 @@ export interface WrtcCall {
   readonly meter: AudioMeter;
   /** Resolves with the reason once the call ended (server `call.ended`, or locally on socket loss). */
   readonly ended: Promise<string>;
+  /** Outbound only: ms from sending `call.start` to receiving `call.answered` (the setup time). */
+  setupMs?: number;
 }
 
 export interface IncomingCall {
@@ -104,8 +106,10 @@ export class WrtcDialer {
         pending = { peer, resolve, reject };
         this.starts.set(ref, pending);
       });
+      pending!.sentAt = performance.now();
       this.send({ type: 'call.start', ref, to, sdp });
       const live = await withTimeout(answered, timeoutMs, `call.answered for ${to}`);
+      live.call.setupMs = pending!.answeredAt! - pending!.sentAt;
       return live.call;
     } catch (err) {
       this.starts.delete(ref);
@@ -203,6 +207,7 @@ export class WrtcDialer {
         const live = this.calls.get(msg.callId);
         const pending = this.answers.get(msg.callId);
         if (!live || !pending) return;
+        pending.answeredAt = performance.now();
         this.answers.delete(msg.callId);
         live.peer.pc
           .setRemoteDescription({ type: 'answer', sdp: msg.sdp })
@@ -425,6 +430,8 @@ interface LiveCall {
 interface PendingStart {
   peer: Peer;
   callId?: string;
+  sentAt?: number;
+  answeredAt?: number;
   resolve(call: LiveCall): void;
   reject(err: Error): void;
 }
