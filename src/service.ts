@@ -94,7 +94,6 @@ export async function startService(config: Config, log: Logger): Promise<Service
     switchboard.trunk = sip.trunk;
 
     const signaling: Signaling = createSignaling({ tokens: store.tokens, switchboard, log }, config.signaling);
-    cleanup.push(() => signaling.close());
 
     const root = packageRoot();
     const http = createHttp({
@@ -109,6 +108,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
     });
     await http.listen({ host: config.http.host, port: config.http.port });
     cleanup.push(() => http.close());
+    // Upgraded WebSockets count as open HTTP connections: close them first or http.close() waits on them.
+    cleanup.push(() => signaling.close());
     const port = (http.server.address() as AddressInfo).port;
     const url = config.http.publicUrl || `http://${config.http.host}:${port}/`;
 

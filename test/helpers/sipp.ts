@@ -114,7 +114,8 @@ export function startSipp(o: SippOptions): SippRun {
   const done = new Promise<SippResult>((resolvePromise) => {
     child.on('close', (code, signal) => {
       clearTimeout(killTimer);
-      const stats = readStats(dir);
+      // sipp's final screen has the true totals; its CSV may miss calls finished after the last dump.
+      const stats = screenStats(stdout) ?? readStats(dir);
       const errors = readIf(join(dir, 'errors.log'));
       rmSync(dir, { recursive: true, force: true });
       resolvePromise({ code, signal, ...stats, errors, stdout, stderr });
@@ -146,6 +147,18 @@ function readIf(path: string): string {
   } catch {
     return '';
   }
+}
+
+/** Cumulative counts from the last `Successful call | periodic | cumulative` screen sipp printed. */
+function screenStats(stdout: string): { successful: number; failed: number } | undefined {
+  const last = (label: string): number | undefined => {
+    const all = [...stdout.matchAll(new RegExp(`${label}\\s*\\|\\s*\\d+\\s*\\|\\s*(\\d+)`, 'g'))];
+    const m = all.at(-1);
+    return m ? Number(m[1]) : undefined;
+  };
+  const successful = last('Successful call');
+  const failed = last('Failed call');
+  return successful === undefined || failed === undefined ? undefined : { successful, failed };
 }
 
 /** Cumulative successful/failed call counts from sipp's last stats line. */
