@@ -1,6 +1,6 @@
 import type { Db } from '../db/database.js';
 import type { PhoneVault } from '../crypto/phone-vault.js';
-import { normaliseE164 } from '../crypto/phone-vault.js';
+import { normaliseE164 } from '../phone-number.js';
 import { MonologueError } from '../errors.js';
 import { newId } from '../ids.js';
 

@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
 import { maskPhone } from '../log.js';
 import type { Users } from '../accounts/users.js';
-import { normaliseE164 } from '../crypto/phone-vault.js';
+import { normaliseE164 } from '../phone-number.js';
 import { MonologueError, errorMessage } from '../errors.js';
 import { newId } from '../ids.js';
 import { Call } from './call.js';
@@ -13,6 +13,8 @@ import {
   type InboundListener,
   type InboundOffer,
   type MediaRelay,
+  type OutboundLeg,
+  type OutboundRequest,
   type Trunk,
 } from './ports.js';
 
@@ -103,28 +105,13 @@ export class Switchboard {
     }
     if (call.closed) return; // hung up while rtpengine was answering
 
-    call.outboundLeg = trunk.dial(
-      { to: callee, from: user.phone, sdp: trunkSdp },
-      {
-        ringing: () => {
-          if (call.closed || call.state !== 'new') return;
-          call.markRinging();
-          channel.ringing(call.id);
-        },
-        answered: (answerSdp) => {
-          if (call.closed) return;
-          call.markAnswered();
-          call.media.trunkAnswer(answerSdp).then(
-            (dialerSdp) => {
-              if (!call.closed) channel.answered(call.id, dialerSdp);
-            },
-            (err: unknown) => this.mediaFailure(call, err),
-          );
-        },
-        failed: (status) => call.close(reasonForStatus(status), status),
-        ended: () => call.close('remote-hangup'),
-      },
-    );
+    try {
+      call.outboundLeg = this.dial(trunk, call, channel, { to: callee, from: user.phone, sdp: trunkSdp });
+    } catch (err) {
+      this.log.error({ callId: call.id, err: errorMessage(err) }, 'trunk refused to dial');
+      call.close('failed');
+      return;
+    }
     call.record({ sipCallId: call.outboundLeg.sipCallId });
   }
 
@@ -196,6 +183,32 @@ export class Switchboard {
   }
 
   // ---------------------------------------------------------------- helpers
+
+  /** Send the INVITE; the trunk's events drive the call. */
+  private dial(trunk: Trunk, call: Call, channel: DialerChannel, request: OutboundRequest): OutboundLeg {
+    return trunk.dial(
+      request,
+      {
+        ringing: () => {
+          if (call.closed || call.state !== 'new') return;
+          call.markRinging();
+          channel.ringing(call.id);
+        },
+        answered: (answerSdp) => {
+          if (call.closed) return;
+          call.markAnswered();
+          call.media.trunkAnswer(answerSdp).then(
+            (dialerSdp) => {
+              if (!call.closed) channel.answered(call.id, dialerSdp);
+            },
+            (err: unknown) => this.mediaFailure(call, err),
+          );
+        },
+        failed: (status) => call.close(reasonForStatus(status), status),
+        ended: () => call.close('remote-hangup'),
+      },
+    );
+  }
 
   private async ring(offer: InboundOffer, leg: InboundLeg, cancelled: () => boolean): Promise<Call | undefined> {
     if (this.draining) {

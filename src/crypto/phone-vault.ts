@@ -37,11 +37,3 @@ export function createPhoneVault(masterKey: Buffer): PhoneVault {
     },
   };
 }
-
-const E164 = /^\+[1-9]\d{6,14}$/;
-
-/** Accepts `+15550001111`; strips spaces, dashes, dots and brackets people type. */
-export function normaliseE164(input: string): string | undefined {
-  const compact = input.replace(/[\s\-().]/g, '');
-  return E164.test(compact) ? compact : undefined;
-}

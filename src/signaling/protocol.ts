@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import type { EndReason } from '../calls/ports.js';
 
 /** Client → server messages of `/v1/signal`. Anything else is answered with an `error`. */
 const Sdp = Type.String({ minLength: 10, maxLength: 16384 });
@@ -22,6 +23,17 @@ export const ClientMessage = Type.Union([
   Type.Object({ type: Type.Literal('ping') }, { additionalProperties: false }),
 ]);
 export type ClientMessage = Static<typeof ClientMessage>;
+
+/** Server → client messages. */
+export type ServerMessage =
+  | { type: 'ready'; userId: string }
+  | { type: 'call.created'; ref: string; callId: string }
+  | { type: 'call.ringing'; callId: string }
+  | { type: 'call.answered'; callId: string; sdp: string }
+  | { type: 'call.incoming'; callId: string; from: string; sdp: string }
+  | { type: 'call.ended'; callId: string; reason: EndReason }
+  | { type: 'error'; code: string; message: string; ref?: string }
+  | { type: 'pong' };
 
 export const KNOWN_TYPES = new Set(['auth', 'call.start', 'call.hangup', 'call.accept', 'call.reject', 'ping']);
 

@@ -4,8 +4,8 @@ import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import type { Logger } from '../log.js';
 import type { Tokens } from '../accounts/tokens.js';
 import type { Switchboard } from '../calls/switchboard.js';
-import type { DialerChannel, EndReason } from '../calls/ports.js';
-import { parseClientMessage, type ClientMessage } from './protocol.js';
+import type { DialerChannel } from '../calls/ports.js';
+import { parseClientMessage, type ClientMessage, type ServerMessage } from './protocol.js';
 
 export interface SignalingOptions {
   maxMessageBytes: number;
@@ -51,7 +51,7 @@ export function createSignaling(deps: { tokens: Tokens; switchboard: Switchboard
     const state: { channel?: DialerChannel; detach?: () => void } = {};
     let authPending = false;
     const limiter = rateLimiter(options.maxMessagesPerSecond);
-    const send = (msg: Record<string, unknown>) => {
+    const send = (msg: ServerMessage) => {
       if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
     };
     const error = (code: string, message: string, ref?: string) => send({ type: 'error', code, message, ...(ref !== undefined && { ref }) });
@@ -139,14 +139,14 @@ export function createSignaling(deps: { tokens: Tokens; switchboard: Switchboard
   };
 }
 
-function channelFor(userId: string, send: (msg: Record<string, unknown>) => void): DialerChannel {
+function channelFor(userId: string, send: (msg: ServerMessage) => void): DialerChannel {
   return {
     userId,
     created: (ref, callId) => send({ type: 'call.created', ref, callId }),
     ringing: (callId) => send({ type: 'call.ringing', callId }),
     answered: (callId, sdp) => send({ type: 'call.answered', callId, sdp }),
     incoming: (callId, from, sdp) => send({ type: 'call.incoming', callId, from, sdp }),
-    ended: (callId, reason: EndReason) => send({ type: 'call.ended', callId, reason }),
+    ended: (callId, reason) => send({ type: 'call.ended', callId, reason }),
     error: (code, message, ref) => send({ type: 'error', code, message, ...(ref !== undefined && { ref }) }),
   };
 }

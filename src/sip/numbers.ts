@@ -1,11 +1,6 @@
 /** Phone numbers in SIP URIs: take the user part, normalise to E.164 (`+` and digits) when possible. */
 
-/** E.164 as we accept it from the call domain: `+`, a non-zero digit, up to 15 digits. */
-export const E164 = /^\+[1-9]\d{5,14}$/;
-
-export function isE164(s: string): boolean {
-  return E164.test(s);
-}
+import { isE164 } from '../phone-number.js';
 
 /** The user part of a `sip:`/`sips:`/`tel:` URI (unescaped, without user parameters), or undefined. */
 export function uriUser(uri: string): string | undefined {

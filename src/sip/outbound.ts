@@ -7,7 +7,7 @@ import { maskPhone } from '../log.js';
 import { guarded, type SipCore } from './core.js';
 import { Dialog, type DialogOwner, type Transport } from './dialog.js';
 import { makeResponse, newCallId, newTag, tagOf } from './message.js';
-import { isE164 } from './numbers.js';
+import { isE164 } from '../phone-number.js';
 import type { DigestModule, SipRequest, SipResponse } from './sip-types.js';
 
 export interface TrunkTarget {

@@ -5,6 +5,7 @@
 // RTCAudioSource track has existed, even when every pc and track was closed. An explicit
 // process.exit() does not, so importing this module installs a `beforeExit` hook that exits
 // explicitly with the current exit code. Unstopped tracks keep the process alive: call close().
+import type { ServerMessage } from '../../src/signaling/protocol.js';
 import wrtcModule from '@roamhq/wrtc';
 import WebSocket from 'ws';
 import { goertzel, rmsDbfs, sine } from './tone.js';
@@ -435,16 +436,6 @@ interface PendingStart {
   resolve(call: LiveCall): void;
   reject(err: Error): void;
 }
-type ServerMessage =
-  | { type: 'ready'; userId: string }
-  | { type: 'call.created'; ref: string; callId: string }
-  | { type: 'call.ringing'; callId: string }
-  | { type: 'call.answered'; callId: string; sdp: string }
-  | { type: 'call.incoming'; callId: string; from: string; sdp: string }
-  | { type: 'call.ended'; callId: string; reason: string }
-  | { type: 'error'; code: string; message: string; ref?: string }
-  | { type: 'pong' };
-
 /** A pc sending a sine tone and metering what it receives; close() is idempotent. */
 function createPeer({ toneHz = 440, amplitude = 0.3 }: ToneOptions): Peer {
   const pc = new wrtc.RTCPeerConnection({ iceServers: [] });
