@@ -116,6 +116,12 @@ export interface MediaSession {
   trunkOffer(sdp: string): Promise<string>;
   /** Inbound call: the dialer's WebRTC answer in, the plain-RTP answer for the trunk out. */
   dialerAnswer(sdp: string): Promise<string>;
+  /**
+   * Fork the dialer's own leg — the enrolled user's voice, and only it (DESIGN §4.1) — to a recorder.
+   * rtpengine offers the leg's Opus sendonly; `answer` turns that offer into the recorder's recvonly SDP.
+   * There is deliberately no way to name another leg. Only after the call is answered.
+   */
+  forkDialerLeg(answer: (offerSdp: string) => string): Promise<void>;
   /** Delete the call in rtpengine. Idempotent; never throws. */
   close(): Promise<void>;
 }

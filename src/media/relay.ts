@@ -69,6 +69,8 @@ interface NgFlags {
   trunkOffer: NgDict;
   /** Inbound: the browser's answer, rewritten for the trunk. */
   dialerAnswer: NgDict;
+  /** The recorder's subscription to the dialer leg: plain RTP, the leg's own Opus. */
+  fork: NgDict;
 }
 
 function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
@@ -113,6 +115,7 @@ function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
       flags: ['strip-extmap'],
       replace: ['origin', 'session-connection'],
     },
+    fork: { ...toPlainRtp, flags: ['strip-extmap'] },
   };
 }
 
@@ -134,6 +137,8 @@ class Session implements RtpengineSession {
   readonly #dialerTag: string;
   /** The trunk's plain-RTP leg. */
   readonly #trunkTag: string;
+  /** The recorder's subscription to the dialer leg. */
+  readonly #forkTag: string;
   readonly #ng: NgClient;
   readonly #flags: NgFlags;
   readonly #trunkCodecs: readonly TrunkCodec[];
@@ -151,6 +156,7 @@ class Session implements RtpengineSession {
     this.callId = callId;
     this.#dialerTag = `${callId}-d`;
     this.#trunkTag = `${callId}-t`;
+    this.#forkTag = `${callId}-r`;
     this.#ng = ng;
     this.#flags = flags;
     this.#trunkCodecs = trunkCodecs;
@@ -212,6 +218,27 @@ class Session implements RtpengineSession {
         sdp: s,
       });
       return answerForTrunk(reply.sdp);
+    });
+  }
+
+  forkDialerLeg(answer: (offerSdp: string) => string): Promise<void> {
+    if (this.#closed) return Promise.reject(new MonologueError('MEDIA_CLOSED', `media session of ${this.callId} is closed`));
+    if (this.#lastStep !== 'trunkAnswer' && this.#lastStep !== 'dialerAnswer') {
+      return Promise.reject(new MonologueError('MEDIA_STATE', 'a fork needs an answered call'));
+    }
+    return this.#enqueue(async () => {
+      const offer = await this.#ng.subscribeRequest({
+        ...this.#flags.fork,
+        'call-id': this.callId,
+        'from-tag': this.#dialerTag,
+        'to-tag': this.#forkTag,
+      });
+      await this.#ng.subscribeAnswer({
+        'call-id': this.callId,
+        'to-tag': this.#forkTag,
+        flags: ['allow transcoding'],
+        sdp: answer(offer.sdp),
+      });
     });
   }
 
