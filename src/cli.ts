@@ -4,10 +4,21 @@ import { loadConfig, type Config } from './config/load.js';
 import { createLogger } from './log.js';
 import { MonologueError, errorMessage } from './errors.js';
 import { openStore, startService } from './service.js';
+import { writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { createRecordingCatalog } from './recordings/catalog.js';
+import { Archive } from './recordings/archive.js';
+import { kekDir, openObjectStore } from './recordings/storage-setup.js';
+import { openKeyring, retireKek, rotateKeyring } from './crypto/kek.js';
 
 const USAGE = `usage:
   monologue serve [--config FILE]
-  monologue user create --phone +15550001111 [--enrolled] [--config FILE]
+  monologue user create --phone +15550001111 [--enrolled] [--consent VERSION] [--config FILE]
+  monologue user consent --user USER_ID (--version VERSION | --revoke) [--config FILE]
+  monologue recording decrypt RECORDING_ID --out FILE.opus [--config FILE]
+  monologue recording verify RECORDING_ID [--config FILE]
+  monologue keys rotate [--config FILE]
+  monologue keys retire KEK_ID [--config FILE]
   monologue token issue --user USER_ID [--ttl-hours N] [--config FILE]
   monologue token revoke --session SESSION_ID [--config FILE]`;
 
@@ -22,6 +33,10 @@ async function main(argv: string[]): Promise<number> {
       enrolled: { type: 'boolean', default: false },
       user: { type: 'string' },
       session: { type: 'string' },
+      consent: { type: 'string' },
+      version: { type: 'string' },
+      revoke: { type: 'boolean', default: false },
+      out: { type: 'string' },
       'ttl-hours': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -31,12 +46,15 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const config = loadConfig({ file: values.config });
-  const [noun = 'serve', verb] = positionals;
+  const [noun = 'serve', verb, target] = positionals;
   if (noun === 'serve') return serve(config);
 
   const store = await openStore(config);
   try {
-    const out = await runStoreCommand(store, config, noun, verb, values);
+    const out =
+      noun === 'recording' || noun === 'keys'
+        ? await runRecordingCommand(store, config, noun, verb, target, values)
+        : await runStoreCommand(store, config, noun, verb, values);
     process.stdout.write(JSON.stringify(out) + '\n');
     return 0;
   } finally {
@@ -45,21 +63,87 @@ async function main(argv: string[]): Promise<number> {
 }
 
 type Store = Awaited<ReturnType<typeof openStore>>;
+interface CliValues {
+  phone?: string;
+  enrolled?: boolean;
+  user?: string;
+  session?: string;
+  'ttl-hours'?: string;
+  consent?: string;
+  version?: string;
+  revoke?: boolean;
+  out?: string;
+}
+
+function need(v: string | undefined, flag: string): string {
+  if (!v) throw new MonologueError('USAGE', `missing ${flag.startsWith('<') ? flag : `--${flag}`}\n${USAGE}`);
+  return v;
+}
+
+/** Recording and key commands: every read of a recording is written to the audit table. */
+async function runRecordingCommand(
+  store: Store,
+  config: Config,
+  noun: string,
+  verb: string | undefined,
+  target: string | undefined,
+  values: CliValues,
+): Promise<Record<string, unknown>> {
+  const catalog = createRecordingCatalog(store.db.db);
+  const actor = `operator:${userInfo().username}`;
+  if (noun === 'keys' && verb === 'rotate') {
+    const keyring = openKeyring(kekDir(config), { create: true });
+    const previous = keyring.currentId;
+    const next = rotateKeyring(kekDir(config));
+    const rotated = openKeyring(kekDir(config));
+    let rewrapped = 0;
+    for (const row of await catalog.all()) {
+      if (!row.wrappedKey || !row.kekId || row.kekId === next) continue;
+      const secrets = rotated.unwrap({ kekId: row.kekId, blob: row.wrappedKey }, row.id);
+      const wrapped = rotated.wrap(secrets, row.id);
+      await catalog.rewrap(row.id, wrapped.kekId, wrapped.blob);
+      rewrapped++;
+    }
+    await catalog.audit({ actor, action: 'keys.rotate', detail: `${previous} -> ${next}, ${rewrapped} rewrapped` });
+    return { previous, current: next, rewrapped };
+  }
+  if (noun === 'keys' && verb === 'retire') {
+    const kekId = need(target, '<KEK_ID>');
+    const still = (await catalog.all()).filter((r) => r.kekId === kekId).length;
+    if (still > 0) throw new MonologueError('KEK_IN_USE', `${still} recordings are still wrapped by ${kekId}; run "monologue keys rotate" first`);
+    retireKek(kekDir(config), kekId);
+    await catalog.audit({ actor, action: 'keys.retire', detail: kekId });
+    return { retired: kekId };
+  }
+  const id = need(target, '<RECORDING_ID>');
+  const archive = new Archive(catalog, openObjectStore(config), openKeyring(kekDir(config), { create: false }));
+  if (noun === 'recording' && verb === 'decrypt') {
+    const out = need(values.out, 'out');
+    const audio = await archive.decrypt(id, actor);
+    writeFileSync(out, audio, { mode: 0o600 });
+    return { recordingId: id, out, bytes: audio.length };
+  }
+  if (noun === 'recording' && verb === 'verify') {
+    return { ...(await archive.verify(id, actor)) };
+  }
+  throw new MonologueError('USAGE', `unknown command "${[noun, verb].filter(Boolean).join(' ')}"\n${USAGE}`);
+}
 
 async function runStoreCommand(
   store: Store,
   config: Config,
   noun: string,
   verb: string | undefined,
-  values: { phone?: string; enrolled?: boolean; user?: string; session?: string; 'ttl-hours'?: string },
+  values: CliValues,
 ): Promise<Record<string, unknown>> {
-  const need = (v: string | undefined, flag: string): string => {
-    if (!v) throw new MonologueError('USAGE', `missing --${flag}\n${USAGE}`);
-    return v;
-  };
   if (noun === 'user' && verb === 'create') {
-    const user = await store.users.create({ phone: need(values.phone, 'phone'), enrolled: values.enrolled ?? false });
-    return { id: user.id, enrolled: user.enrolled, createdAt: new Date(user.createdAt).toISOString() };
+    const user = await store.users.create({ phone: need(values.phone, 'phone'), enrolled: values.enrolled ?? false, consentVersion: values.consent });
+    return { id: user.id, enrolled: user.enrolled, consent: user.consent?.version ?? null, createdAt: new Date(user.createdAt).toISOString() };
+  }
+  if (noun === 'user' && verb === 'consent') {
+    if (!values.revoke && !values.version) throw new MonologueError('USAGE', `give --version VERSION or --revoke\n${USAGE}`);
+    const user = await store.users.setConsent(need(values.user, 'user'), values.revoke ? null : values.version!);
+    return { id: user.id, consent: user.consent ? { version: user.consent.version, at: new Date(user.consent.at).toISOString() } : null };
   }
   if (noun === 'token' && verb === 'issue') {
     const hours = values['ttl-hours'] === undefined ? config.accounts.tokenTtlHours : Number(values['ttl-hours']);

@@ -14,6 +14,11 @@ import { createNgClient, createRtpengineProcess, createRtpengineRelay, type NgCl
 import { createSipEndpoint, type SipEndpoint } from './sip/endpoint.js';
 import { createSignaling, type Signaling } from './signaling/server.js';
 import { createHttp } from './api/http.js';
+import { createRecordingCatalog, type RecordingCatalog } from './recordings/catalog.js';
+import { Recordings } from './recordings/recordings.js';
+import { openKeyringOrNone, openObjectStore, spoolDir } from './recordings/storage-setup.js';
+import { openSpool, type Spool } from './storage/spool.js';
+import type { ObjectStore } from './storage/object-store.js';
 
 /** A running Monologue: every role in one process (DESIGN §1). */
 export interface Service {
@@ -27,6 +32,9 @@ export interface Service {
   readonly switchboard: Switchboard;
   readonly media: RtpengineRelay;
   readonly vault: PhoneVault;
+  readonly catalog: RecordingCatalog;
+  readonly objects: ObjectStore;
+  readonly spool: Spool;
   /** Stop taking calls, let live ones finish (up to calls.drainMs), then release everything. */
   close(): Promise<void>;
 }
@@ -71,7 +79,24 @@ export async function startService(config: Config, log: Logger): Promise<Service
     }
     const media = createRtpengineRelay({ ng, trunkCodecs: config.media.trunkCodecs, log });
 
-    const switchboard = new Switchboard({ users: store.users, records, media, log }, config.calls);
+    const catalog = createRecordingCatalog(store.db.db);
+    const interrupted = await catalog.markInterrupted();
+    if (interrupted.length) log.warn({ recordings: interrupted }, 'recordings interrupted by the last stop are marked incomplete');
+    const objects = openObjectStore(config);
+    // Opening the spool uploads whatever a previous process left in it.
+    const spool = await openSpool({
+      dir: spoolDir(config),
+      store: objects,
+      log,
+      minBackoffMs: config.storage.spoolMinBackoffMs,
+      maxBackoffMs: config.storage.spoolMaxBackoffMs,
+    });
+    cleanup.push(() => spool.close());
+    const recordings = config.recording.enabled
+      ? new Recordings({ catalog, keyring: openKeyringOrNone(config, log), spool, log }, config.recording)
+      : undefined;
+
+    const switchboard = new Switchboard({ users: store.users, records, media, log, recordings }, config.calls);
     const sip: SipEndpoint = await createSipEndpoint(
       {
         listen: { address: config.sip.listenAddress, port: config.sip.port, udp: config.sip.udp, tcp: config.sip.tcp },
@@ -125,10 +150,16 @@ export async function startService(config: Config, log: Logger): Promise<Service
       switchboard,
       media,
       vault: store.vault,
+      catalog,
+      objects,
+      spool,
       close() {
         closing ??= (async () => {
           sip.drain();
           await switchboard.drain();
+          await recordings?.settle();
+          // Give the last chunks a moment to reach storage; whatever is left stays spooled for next start.
+          await spool.drain(Math.min(10_000, config.calls.drainMs + 2000)).catch((err: unknown) => log.warn({ err }, 'spool not drained at shutdown'));
           await undo();
         })();
         return closing;

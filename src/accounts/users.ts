@@ -9,39 +9,64 @@ export interface User {
   phone: string;
   enrolled: boolean;
   createdAt: number;
+  /** Recording consent; undefined when the user has not consented (or withdrew). */
+  consent?: { version: string; at: number };
 }
 
 export interface Users {
-  create(input: { phone: string; enrolled: boolean }): Promise<User>;
+  create(input: { phone: string; enrolled: boolean; consentVersion?: string }): Promise<User>;
+  /** Record consent to recording under a policy version, or withdraw it with null. */
+  setConsent(userId: string, version: string | null): Promise<User>;
   byId(id: string): Promise<User | undefined>;
   byPhone(e164: string): Promise<User | undefined>;
 }
 
 export function createUsers(db: Db, vault: PhoneVault): Users {
-  const toUser = (row: { id: string; phone_cipher: string; enrolled: number; created_at: number }): User => ({
+  const toUser = (row: { id: string; phone_cipher: string; enrolled: number; created_at: number; consent_version: string | null; consent_at: number | null }): User => ({
     id: row.id,
     phone: vault.open(row.phone_cipher),
     enrolled: row.enrolled === 1,
     createdAt: Number(row.created_at),
+    ...(row.consent_version !== null && { consent: { version: row.consent_version, at: Number(row.consent_at) } }),
   });
+  const byId = async (id: string) => {
+    const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toUser(row) : undefined;
+  };
   return {
-    async create({ phone, enrolled }) {
+    async create({ phone, enrolled, consentVersion }) {
       const e164 = normaliseE164(phone);
       if (!e164) throw new MonologueError('PHONE_INVALID', `"${phone}" is not an E.164 number; write it as + then country code and number, e.g. +15550001111`);
       const hash = vault.hash(e164);
       const existing = await db.selectFrom('users').select('id').where('phone_hash', '=', hash).executeTakeFirst();
       if (existing) throw new MonologueError('PHONE_TAKEN', 'a user with this phone number already exists');
-      const user = { id: newId('usr'), phone: e164, enrolled, createdAt: Date.now() };
+      const now = Date.now();
+      const user: User = { id: newId('usr'), phone: e164, enrolled, createdAt: now, ...(consentVersion && { consent: { version: consentVersion, at: now } }) };
       await db
         .insertInto('users')
-        .values({ id: user.id, phone_hash: hash, phone_cipher: vault.seal(e164), enrolled: enrolled ? 1 : 0, created_at: user.createdAt })
+        .values({
+          id: user.id,
+          phone_hash: hash,
+          phone_cipher: vault.seal(e164),
+          enrolled: enrolled ? 1 : 0,
+          created_at: now,
+          consent_version: consentVersion ?? null,
+          consent_at: consentVersion ? now : null,
+        })
         .execute();
       return user;
     },
-    async byId(id) {
-      const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
-      return row ? toUser(row) : undefined;
+    async setConsent(userId, version) {
+      await db
+        .updateTable('users')
+        .set({ consent_version: version, consent_at: version === null ? null : Date.now() })
+        .where('id', '=', userId)
+        .execute();
+      const user = await byId(userId);
+      if (!user) throw new MonologueError('USER_NOT_FOUND', `no user with id ${userId}`);
+      return user;
     },
+    byId,
     async byPhone(e164) {
       const row = await db.selectFrom('users').selectAll().where('phone_hash', '=', vault.hash(e164)).executeTakeFirst();
       return row ? toUser(row) : undefined;

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import type { CallRecordPatch, CallRecords, Direction } from './records.js';
 import type { DialerChannel, EndReason, InboundLeg, MediaSession, OutboundLeg } from './ports.js';
+import type { User } from '../accounts/users.js';
 
 export type CallState = 'new' | 'ringing' | 'answered' | 'ended';
 
@@ -16,8 +17,10 @@ export class Call extends EventEmitter<{ close: [EndReason] }> {
   readonly direction: Direction;
   readonly channel: DialerChannel;
   readonly media: MediaSession;
+  readonly owner: User;
   outboundLeg: OutboundLeg | undefined;
   inboundLeg: InboundLeg | undefined;
+  private recording: { stop(): Promise<void> } | undefined;
   private stateValue: CallState = 'new';
   private endReason: EndReason | undefined;
   private ringTimer: NodeJS.Timeout | undefined;
@@ -31,6 +34,7 @@ export class Call extends EventEmitter<{ close: [EndReason] }> {
     userId: string;
     direction: Direction;
     counterpart: string;
+    owner: User;
     channel: DialerChannel;
     media: MediaSession;
     records: CallRecords;
@@ -40,6 +44,7 @@ export class Call extends EventEmitter<{ close: [EndReason] }> {
     this.id = init.id;
     this.userId = init.userId;
     this.direction = init.direction;
+    this.owner = init.owner;
     this.channel = init.channel;
     this.media = init.media;
     this.records = init.records;
@@ -87,6 +92,15 @@ export class Call extends EventEmitter<{ close: [EndReason] }> {
     this.record({ answeredAt: Date.now() });
   }
 
+  /** The call owns its recording from here on: closing the call finishes it. */
+  attachRecording(recording: { stop(): Promise<void> }): void {
+    if (this.closed) {
+      void recording.stop();
+      return;
+    }
+    this.recording = recording;
+  }
+
   close(reason: EndReason, sipStatus?: number): void {
     if (this.closed) return;
     const wasAnswered = this.stateValue === 'answered';
@@ -99,6 +113,7 @@ export class Call extends EventEmitter<{ close: [EndReason] }> {
       else this.inboundLeg.reject(rejectStatusFor(reason));
     }
     this.record({ endedAt: Date.now(), endReason: reason, ...(sipStatus !== undefined && { sipStatus }) });
+    void this.recording?.stop();
     this.log.info({ reason, sipStatus, answered: wasAnswered }, 'call ended');
     // The dialer hears of the end only once rtpengine has let go of the call, so whoever sees
     // `call.ended` sees no media left behind. MediaSession.close() never throws.

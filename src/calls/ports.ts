@@ -137,4 +137,7 @@ export interface DialerChannel {
   incoming(callId: string, from: string, sdp: string): void;
   ended(callId: string, reason: EndReason): void;
   error(code: string, message: string, ref?: string): void;
+  recordingStarted(callId: string): void;
+  /** `call-ended` after a normal finish; `no-key` and `failed` mean the call went on unrecorded. */
+  recordingStopped(callId: string, reason: 'call-ended' | 'no-key' | 'failed'): void;
 }

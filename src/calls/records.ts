@@ -17,6 +17,7 @@ export interface CallRecord {
   endedAt: number | null;
   endReason: EndReason | null;
   sipStatus: number | null;
+  recordingNote: string | null;
 }
 
 export interface CallRecordPatch {
@@ -26,6 +27,7 @@ export interface CallRecordPatch {
   endedAt?: number;
   endReason?: EndReason;
   sipStatus?: number;
+  recordingNote?: string;
 }
 
 export interface CallRecords {
@@ -53,6 +55,7 @@ export function createCallRecords(db: Db, vault: PhoneVault): CallRecords {
           ended_at: null,
           end_reason: null,
           sip_status: null,
+          recording_note: null,
         })
         .execute();
     },
@@ -64,6 +67,7 @@ export function createCallRecords(db: Db, vault: PhoneVault): CallRecords {
         ...(p.endedAt !== undefined && { ended_at: p.endedAt }),
         ...(p.endReason !== undefined && { end_reason: p.endReason }),
         ...(p.sipStatus !== undefined && { sip_status: p.sipStatus }),
+        ...(p.recordingNote !== undefined && { recording_note: p.recordingNote }),
       };
       if (Object.keys(set).length === 0) return;
       await db.updateTable('calls').set(set).where('id', '=', id).execute();
@@ -84,6 +88,7 @@ export function createCallRecords(db: Db, vault: PhoneVault): CallRecords {
         endedAt: num(r.ended_at),
         endReason: r.end_reason as EndReason | null,
         sipStatus: num(r.sip_status),
+        recordingNote: r.recording_note,
       };
     },
   };

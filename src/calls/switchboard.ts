@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
 import { maskPhone } from '../log.js';
-import type { Users } from '../accounts/users.js';
+import type { User, Users } from '../accounts/users.js';
+import type { Recordings } from '../recordings/recordings.js';
 import { normaliseE164 } from '../phone-number.js';
 import { MonologueError, errorMessage } from '../errors.js';
 import { newId } from '../ids.js';
@@ -31,6 +32,8 @@ export interface SwitchboardDeps {
   log: Logger;
   /** Set after construction: the SIP endpoint needs the switchboard's inbound handler first. */
   trunk?: Trunk;
+  /** Absent when recording is switched off. */
+  recordings?: Recordings;
 }
 
 /**
@@ -92,7 +95,7 @@ export class Switchboard {
     const user = await this.deps.users.byId(channel.userId);
     if (!user) return reject('USER_NOT_FOUND', 'your account no longer exists; sign in again');
 
-    const call = this.open(channel, 'outbound', callee);
+    const call = this.open(channel, 'outbound', callee, user);
     channel.created(ref, call.id);
     this.log.info({ callId: call.id, to: maskPhone(callee) }, 'outbound call');
 
@@ -142,6 +145,7 @@ export class Switchboard {
         if (call.closed || !leg) return;
         leg.answer(trunkSdp);
         call.markAnswered();
+        this.record(call);
       },
       (err: unknown) => this.mediaFailure(call, err),
     );
@@ -199,7 +203,9 @@ export class Switchboard {
           call.markAnswered();
           call.media.trunkAnswer(answerSdp).then(
             (dialerSdp) => {
-              if (!call.closed) channel.answered(call.id, dialerSdp);
+              if (call.closed) return;
+              channel.answered(call.id, dialerSdp);
+              this.record(call);
             },
             (err: unknown) => this.mediaFailure(call, err),
           );
@@ -235,7 +241,7 @@ export class Switchboard {
       this.recordMissed(user.id, counterpart, 'busy', 486);
       return undefined;
     }
-    const call = this.open(channel, 'inbound', counterpart);
+    const call = this.open(channel, 'inbound', counterpart, user);
     call.inboundLeg = leg;
     call.record({ sipCallId: offer.sipCallId });
     if (cancelled()) {
@@ -254,6 +260,28 @@ export class Switchboard {
     return call;
   }
 
+  /**
+   * Record the call if its owner is enrolled and has consented (DESIGN §4.1): only the owner's own
+   * leg is forked. A call that cannot be recorded goes on, and says why.
+   */
+  private record(call: Call): void {
+    const recordings = this.deps.recordings;
+    if (!recordings || !call.owner.enrolled) return;
+    if (!call.owner.consent) {
+      call.record({ recordingNote: 'no-consent' });
+      return;
+    }
+    void recordings
+      .begin(call, {
+        started: () => call.channel.recordingStarted(call.id),
+        stopped: (reason) => {
+          call.channel.recordingStopped(call.id, reason);
+          if (reason !== 'call-ended') call.record({ recordingNote: reason });
+        },
+      })
+      .then((recording) => recording && call.attachRecording(recording));
+  }
+
   /** An attempt that never became a live call still leaves a record for its owner. */
   private recordMissed(userId: string, counterpart: string, reason: 'no-answer' | 'busy', status: number): void {
     const now = Date.now();
@@ -264,13 +292,14 @@ export class Switchboard {
       .catch((err: unknown) => this.log.error({ err }, 'missed-call record failed'));
   }
 
-  private open(channel: DialerChannel, direction: 'inbound' | 'outbound', counterpart: string): Call {
+  private open(channel: DialerChannel, direction: 'inbound' | 'outbound', counterpart: string, owner: User): Call {
     const id = newId('call');
     const call = new Call({
       id,
       userId: channel.userId,
       direction,
       counterpart,
+      owner,
       channel,
       media: this.deps.media.open(id),
       records: this.deps.records,

@@ -48,6 +48,9 @@ export function validate(candidate: unknown): Config {
   if (r.portMin > r.portMax) {
     throw new MonologueError('CONFIG_INVALID', `config key "media.rtpengine.portMin" (${r.portMin}) must not exceed media.rtpengine.portMax (${r.portMax})`);
   }
+  if (config.storage.kind === 's3' && !config.storage.s3.bucket) {
+    throw new MonologueError('CONFIG_INVALID', 'config key "storage.s3.bucket" is empty: storage.kind "s3" needs a bucket name');
+  }
   return config;
 }
 

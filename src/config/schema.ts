@@ -93,6 +93,42 @@ export const ConfigSchema = Type.Object(
       { tokenTtlHours: Type.Integer({ minimum: 1 }) },
       { additionalProperties: false },
     ),
+    recording: Type.Object(
+      {
+        /** false: never fork or record, whatever users consented to */
+        enabled: Type.Boolean(),
+        chunkSeconds: Type.Integer({ minimum: 1, maximum: 60, description: 'whole seconds, 1-60' }),
+        /** where recorder sockets bind; rtpengine must reach it */
+        recorderAddress: Address,
+        /** key-encryption keys; empty: dataDir/keys/kek */
+        kekDir: Type.String(),
+      },
+      { additionalProperties: false },
+    ),
+    storage: Type.Object(
+      {
+        kind: Type.Union([Type.Literal('fs'), Type.Literal('s3')], { description: 'fs or s3' }),
+        /** fs objects; empty: dataDir/objects */
+        fsDir: Type.String(),
+        /** encrypted chunks waiting for upload; empty: dataDir/spool */
+        spoolDir: Type.String(),
+        spoolMinBackoffMs: Type.Integer({ minimum: 10 }),
+        spoolMaxBackoffMs: Type.Integer({ minimum: 100 }),
+        s3: Type.Object(
+          {
+            endpoint: Type.String(),
+            region: Type.String({ minLength: 1 }),
+            bucket: Type.String(),
+            forcePathStyle: Type.Boolean(),
+            accessKeyId: Type.String(),
+            secretAccessKey: Type.String(),
+            requestTimeoutMs: Type.Integer({ minimum: 100 }),
+          },
+          { additionalProperties: false },
+        ),
+      },
+      { additionalProperties: false },
+    ),
     secrets: Type.Object(
       {
         /** 32-byte key for phone-number hashing and encryption; empty: `dataDir/keys/phone.key`, created on first start */

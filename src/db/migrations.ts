@@ -40,6 +40,39 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('calls_sip_call_id').on('calls').column('sip_call_id').execute();
     },
   },
+  '0002_recordings': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('users').addColumn('consent_version', 'text').execute();
+      await db.schema.alterTable('users').addColumn('consent_at', 'bigint').execute();
+      await db.schema.alterTable('calls').addColumn('recording_note', 'text').execute();
+      await db.schema
+        .createTable('recordings')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('call_id', 'text', (c) => c.notNull().unique())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('state', 'text', (c) => c.notNull().check(sql`state in ('recording', 'complete', 'incomplete', 'failed')`))
+        .addColumn('chunk_count', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('duration_ms', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('talk_ms', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('wrapped_key', 'text')
+        .addColumn('kek_id', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('ended_at', 'bigint')
+        .addColumn('failure', 'text')
+        .execute();
+      await db.schema.createIndex('recordings_user').on('recordings').columns(['user_id', 'created_at']).execute();
+      await db.schema.createIndex('recordings_state').on('recordings').column('state').execute();
+      await db.schema
+        .createTable('audit')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('recording_id', 'text')
+        .addColumn('detail', 'text')
+        .execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

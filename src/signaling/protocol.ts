@@ -33,6 +33,8 @@ export type ServerMessage =
   | { type: 'call.incoming'; callId: string; from: string; sdp: string }
   | { type: 'call.ended'; callId: string; reason: EndReason }
   | { type: 'error'; code: string; message: string; ref?: string }
+  | { type: 'recording.started'; callId: string }
+  | { type: 'recording.stopped'; callId: string; reason: 'call-ended' | 'no-key' | 'failed' }
   | { type: 'pong' };
 
 export const KNOWN_TYPES = new Set(['auth', 'call.start', 'call.hangup', 'call.accept', 'call.reject', 'ping']);

@@ -148,6 +148,8 @@ function channelFor(userId: string, send: (msg: ServerMessage) => void): DialerC
     incoming: (callId, from, sdp) => send({ type: 'call.incoming', callId, from, sdp }),
     ended: (callId, reason) => send({ type: 'call.ended', callId, reason }),
     error: (code, message, ref) => send({ type: 'error', code, message, ...(ref !== undefined && { ref }) }),
+    recordingStarted: (callId) => send({ type: 'recording.started', callId }),
+    recordingStopped: (callId, reason) => send({ type: 'recording.stopped', callId, reason }),
   };
 }
 

@@ -313,6 +313,7 @@ async function answerCall(): Promise<void> {
   clearError();
   const current = newCall('inbound', offer.from);
   current.callId = offer.callId;
+  debug.callId = offer.callId;
   setState('calling');
   try {
     const pc = await preparePeer(current);

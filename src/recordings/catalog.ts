@@ -1,0 +1,127 @@
+import type { Db } from '../db/database.js';
+import type { RecordingState } from '../db/tables.js';
+import { newId } from '../ids.js';
+
+export type { RecordingState };
+
+export interface RecordingRow {
+  id: string;
+  callId: string;
+  userId: string;
+  state: RecordingState;
+  chunkCount: number;
+  durationMs: number;
+  talkMs: number;
+  wrappedKey: string | null;
+  kekId: string | null;
+  createdAt: number;
+  endedAt: number | null;
+  failure: string | null;
+}
+
+/** Recording metadata and the audit trail of every read. Reads for a user always filter by owner. */
+export interface RecordingCatalog {
+  create(r: { id: string; callId: string; userId: string; wrappedKey: string; kekId: string }): Promise<void>;
+  chunkStored(id: string, chunkCount: number): Promise<void>;
+  finish(id: string, r: { state: Exclude<RecordingState, 'recording'>; chunkCount: number; durationMs: number; talkMs: number; failure?: string }): Promise<void>;
+  /** At start: recordings left `recording` by a process that died are `incomplete`. Returns their ids. */
+  markInterrupted(): Promise<string[]>;
+  /** Operator access (CLI): any recording by id. */
+  get(id: string): Promise<RecordingRow | undefined>;
+  /** User access: only the owner's. */
+  getOwned(userId: string, id: string): Promise<RecordingRow | undefined>;
+  byCall(callId: string): Promise<RecordingRow | undefined>;
+  all(): Promise<RecordingRow[]>;
+  rewrap(id: string, kekId: string, wrappedKey: string): Promise<void>;
+  audit(entry: { actor: string; action: string; recordingId?: string; detail?: string }): Promise<void>;
+}
+
+export function createRecordingCatalog(db: Db): RecordingCatalog {
+  const select = () => db.selectFrom('recordings').selectAll();
+  const toRow = (r: Awaited<ReturnType<ReturnType<typeof select>['executeTakeFirstOrThrow']>>): RecordingRow => ({
+    id: r.id,
+    callId: r.call_id,
+    userId: r.user_id,
+    state: r.state,
+    chunkCount: Number(r.chunk_count),
+    durationMs: Number(r.duration_ms),
+    talkMs: Number(r.talk_ms),
+    wrappedKey: r.wrapped_key,
+    kekId: r.kek_id,
+    createdAt: Number(r.created_at),
+    endedAt: r.ended_at === null ? null : Number(r.ended_at),
+    failure: r.failure,
+  });
+  return {
+    async create(r) {
+      await db
+        .insertInto('recordings')
+        .values({
+          id: r.id,
+          call_id: r.callId,
+          user_id: r.userId,
+          state: 'recording',
+          chunk_count: 0,
+          duration_ms: 0,
+          talk_ms: 0,
+          wrapped_key: r.wrappedKey,
+          kek_id: r.kekId,
+          created_at: Date.now(),
+          ended_at: null,
+          failure: null,
+        })
+        .execute();
+    },
+    async chunkStored(id, chunkCount) {
+      await db.updateTable('recordings').set({ chunk_count: chunkCount }).where('id', '=', id).where('state', '=', 'recording').execute();
+    },
+    async finish(id, r) {
+      await db
+        .updateTable('recordings')
+        .set({ state: r.state, chunk_count: r.chunkCount, duration_ms: r.durationMs, talk_ms: r.talkMs, ended_at: Date.now(), failure: r.failure ?? null })
+        .where('id', '=', id)
+        .execute();
+    },
+    async markInterrupted() {
+      const rows = await db.selectFrom('recordings').select('id').where('state', '=', 'recording').execute();
+      if (rows.length === 0) return [];
+      await db
+        .updateTable('recordings')
+        .set({ state: 'incomplete', ended_at: Date.now(), failure: 'interrupted: the service stopped during the call' })
+        .where('state', '=', 'recording')
+        .execute();
+      return rows.map((r) => r.id);
+    },
+    async get(id) {
+      const r = await select().where('id', '=', id).executeTakeFirst();
+      return r ? toRow(r) : undefined;
+    },
+    async getOwned(userId, id) {
+      const r = await select().where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+      return r ? toRow(r) : undefined;
+    },
+    async byCall(callId) {
+      const r = await select().where('call_id', '=', callId).executeTakeFirst();
+      return r ? toRow(r) : undefined;
+    },
+    async all() {
+      return (await select().orderBy('created_at').execute()).map(toRow);
+    },
+    async rewrap(id, kekId, wrappedKey) {
+      await db.updateTable('recordings').set({ kek_id: kekId, wrapped_key: wrappedKey }).where('id', '=', id).execute();
+    },
+    async audit(e) {
+      await db
+        .insertInto('audit')
+        .values({ id: newId('aud'), at: Date.now(), actor: e.actor, action: e.action, recording_id: e.recordingId ?? null, detail: e.detail ?? null })
+        .execute();
+    },
+  };
+}
+
+/** Object keys hold only the random recording id: no phone number, no user id. */
+export const objectKeys = {
+  prefix: (recordingId: string) => `rec/${recordingId}/`,
+  chunk: (recordingId: string, index: number) => `rec/${recordingId}/chunk-${String(index).padStart(6, '0')}`,
+  manifest: (recordingId: string) => `rec/${recordingId}/manifest.json`,
+};

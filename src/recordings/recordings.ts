@@ -1,0 +1,152 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from '../log.js';
+import { errorMessage } from '../errors.js';
+import { newId } from '../ids.js';
+import type { MediaSession } from '../calls/ports.js';
+import type { Keyring } from '../crypto/kek.js';
+import { ChunkSealer, encodeSecrets, newRecordingSecrets } from '../crypto/chunk-aead.js';
+import type { Spool } from '../storage/spool.js';
+import { createRecorder, type Recorder } from '../recorder/recorder.js';
+import { objectKeys, type RecordingCatalog } from './catalog.js';
+
+/** What a running recording tells the call about itself (the dialer hears it as `recording.*`). */
+export interface RecordingEvents {
+  started(): void;
+  stopped(reason: RecordingStopReason): void;
+}
+
+export type RecordingStopReason = 'call-ended' | 'no-key' | 'failed';
+
+export interface RecordingsOptions {
+  chunkSeconds: number;
+  recorderAddress: string;
+}
+
+export interface RecordingsDeps {
+  catalog: RecordingCatalog;
+  /** undefined when no key-encryption key could be opened: fail closed, record nothing. */
+  keyring: Keyring | undefined;
+  spool: Spool;
+  log: Logger;
+}
+
+/** A recording in progress, owned by its call. `stop` is idempotent. */
+export interface Recording {
+  readonly id: string;
+  stop(): Promise<void>;
+}
+
+export interface Manifest {
+  version: 1;
+  recordingId: string;
+  chunkCount: number;
+  durationMs: number;
+  talkMs: number;
+  complete: boolean;
+  /** SHA-256 (hex) of each stored ciphertext, by chunk index. */
+  chunks: string[];
+}
+
+/**
+ * Starts and finishes recordings of the enrolled user's own leg. Audio leaves the recorder only as
+ * sealed chunks; they reach storage through the spool while the call runs.
+ */
+export class Recordings {
+  private readonly live = new Set<Promise<void>>();
+  private readonly log: Logger;
+
+  constructor(
+    private readonly deps: RecordingsDeps,
+    private readonly options: RecordingsOptions,
+  ) {
+    this.log = deps.log.child({ mod: 'recordings' });
+  }
+
+  /**
+   * Fork the user's leg into a new recording. Resolves with undefined when nothing is recorded;
+   * `events.stopped` then says why. Never throws: the call goes on either way.
+   */
+  async begin(call: { id: string; userId: string; media: MediaSession }, events: RecordingEvents): Promise<Recording | undefined> {
+    const keyring = this.deps.keyring;
+    if (!keyring) {
+      this.log.warn({ callId: call.id }, 'no key-encryption key: the call goes on unrecorded');
+      events.stopped('no-key');
+      return undefined;
+    }
+    const id = newId('rec');
+    const secrets = newRecordingSecrets();
+    const sealer = new ChunkSealer(id, secrets);
+    const hashes: string[] = [];
+    let stored = 0;
+    let recorder: Recorder | undefined;
+    try {
+      const wrapped = keyring.wrap(encodeSecrets(secrets), id);
+      await this.deps.catalog.create({ id, callId: call.id, userId: call.userId, wrappedKey: wrapped.blob, kekId: wrapped.kekId });
+      recorder = await createRecorder({
+        host: this.options.recorderAddress,
+        chunkSeconds: this.options.chunkSeconds,
+        log: this.log.child({ recordingId: id }),
+        onChunk: async ({ index, bytes, last }) => {
+          const sealed = sealer.seal(bytes, last);
+          hashes[sealed.index] = createHash('sha256').update(sealed.bytes).digest('hex');
+          await this.deps.spool.enqueue(objectKeys.chunk(id, sealed.index), sealed.bytes);
+          stored = sealed.index + 1;
+          void this.deps.catalog.chunkStored(id, stored).catch(() => undefined);
+          if (index !== sealed.index) this.log.error({ index, sealed: sealed.index }, 'chunk numbering diverged');
+        },
+      });
+      const r = recorder;
+      await call.media.forkDialerLeg((offer) => r.answerSdp(offer));
+    } catch (err) {
+      this.log.error({ callId: call.id, recordingId: id, err: errorMessage(err) }, 'recording could not start');
+      await recorder?.stop().catch(() => undefined);
+      await this.deps.catalog.finish(id, { state: 'failed', chunkCount: stored, durationMs: 0, talkMs: 0, failure: errorMessage(err) }).catch(() => undefined);
+      events.stopped('failed');
+      return undefined;
+    }
+    events.started();
+    this.log.info({ callId: call.id, recordingId: id }, 'recording');
+
+    const rec = recorder;
+    let stopping: Promise<void> | undefined;
+    return {
+      id,
+      stop: () => {
+        stopping ??= this.track(async () => {
+          try {
+            const summary = await rec.stop();
+            const manifest: Manifest = {
+              version: 1,
+              recordingId: id,
+              chunkCount: stored,
+              durationMs: Math.round(summary.durationMs),
+              talkMs: Math.round(summary.talkMs),
+              complete: true,
+              chunks: hashes.slice(0, stored),
+            };
+            await this.deps.spool.enqueue(objectKeys.manifest(id), Buffer.from(JSON.stringify(manifest)));
+            await this.deps.catalog.finish(id, { state: 'complete', chunkCount: stored, durationMs: manifest.durationMs, talkMs: manifest.talkMs });
+            events.stopped('call-ended');
+          } catch (err) {
+            this.log.error({ recordingId: id, err: errorMessage(err) }, 'recording could not be finished');
+            await this.deps.catalog.finish(id, { state: 'failed', chunkCount: stored, durationMs: 0, talkMs: 0, failure: errorMessage(err) }).catch(() => undefined);
+            events.stopped('failed');
+          }
+        });
+        return stopping;
+      },
+    };
+  }
+
+  /** Wait for recordings being finished (shutdown). */
+  async settle(): Promise<void> {
+    await Promise.all([...this.live]);
+  }
+
+  private track(fn: () => Promise<void>): Promise<void> {
+    const p = fn();
+    this.live.add(p);
+    void p.finally(() => this.live.delete(p));
+    return p;
+  }
+}
