@@ -109,6 +109,9 @@ async function runRecordingCommand(
   }
   if (noun === 'keys' && verb === 'retire') {
     const kekId = need(target, '<KEK_ID>');
+    if (openKeyring(kekDir(config), { create: false }).currentId === kekId) {
+      throw new MonologueError('KEK_CURRENT', `${kekId} is the current key-encryption key; run "monologue keys rotate" first`);
+    }
     const still = (await catalog.all()).filter((r) => r.kekId === kekId).length;
     if (still > 0) throw new MonologueError('KEK_IN_USE', `${still} recordings are still wrapped by ${kekId}; run "monologue keys rotate" first`);
     retireKek(kekDir(config), kekId);

@@ -43,6 +43,8 @@ export class WrtcDialer {
   readonly errors: Array<{ code: string; message: string }> = [];
   private ws: WebSocket | null = null;
   /** Calls the server has named, until they end; then in `ended`. */
+  /** Every server message received, in order (for assertions on events such as `recording.*`). */
+  readonly messages: ServerMessage[] = [];
   private readonly calls = new Map<string, LiveCall>();
   private readonly ended = new Map<string, LiveCall>();
   /** Outbound calls waiting for call.created (by ref), then for call.answered (by callId). */
@@ -194,6 +196,7 @@ export class WrtcDialer {
   }
 
   private onMessage(msg: ServerMessage): void {
+    this.messages.push(msg);
     switch (msg.type) {
       case 'call.created': {
         const pending = this.starts.get(msg.ref);

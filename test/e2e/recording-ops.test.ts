@@ -1,0 +1,160 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createSocket, type Socket } from 'node:dgram';
+import { startTestService, type TestService } from '../helpers/service.js';
+import { startSipp, freePort, type SippRun } from '../helpers/sipp.js';
+import { WrtcDialer } from '../helpers/wrtc-dialer.js';
+import { startS3Server } from '../helpers/s3.js';
+import { decryptAndDecode, waitForRecording } from '../helpers/recording.js';
+import { objectKeys } from '../../src/recordings/catalog.js';
+import type { Config, DeepPartial } from '../../src/config/load.js';
+
+/** A service, a sipp trunk that answers at once, and a libwebrtc dialer sending 440 Hz. */
+async function rig(overrides: DeepPartial<Config>, consent = true) {
+  const sippPort = await freePort();
+  const service = await startTestService({ trunkPort: sippPort, overrides: { recording: { chunkSeconds: 2 }, ...overrides } });
+  const sink: Socket = createSocket('udp4');
+  await new Promise<void>((r) => sink.bind(0, '127.0.0.1', () => r()));
+  const user = await service.users.create({ phone: '+15550001111', enrolled: true, ...(consent && { consentVersion: 'v1' }) });
+  const { token } = await service.tokens.issue(user.id, 3_600_000);
+  const dialer = new WrtcDialer(`ws://127.0.0.1:${service.httpPort}/v1/signal`, token, { toneHz: 440 });
+  await dialer.connect();
+  const sipps: SippRun[] = [];
+  return {
+    service,
+    user,
+    dialer,
+    async call(): Promise<string> {
+      const sipp = startSipp({ scenario: 'uas-answer', port: sippPort, keys: { rtp_port: String(sink.address().port) }, timeoutMs: 120_000 });
+      sipps.push(sipp);
+      await sipp.ready;
+      const call = await dialer.call('+15550002222');
+      await dialer.waitConnected(call.callId);
+      return call.callId;
+    },
+    async hangup(callId: string) {
+      dialer.hangup(callId);
+      await dialer.waitEnded(callId);
+    },
+    async close(service_: TestService = service) {
+      dialer.close();
+      for (const s of sipps) s.kill();
+      sink.close();
+      await service_.stop();
+    },
+  };
+}
+
+const kinds = (d: WrtcDialer, callId: string) =>
+  d.messages.filter((m) => 'callId' in m && m.callId === callId && m.type.startsWith('recording.')).map((m) => `${m.type}:${'reason' in m ? m.reason : ''}`);
+
+test('the dialer hears recording.started and recording.stopped; the call record says nothing is missing', async () => {
+  const r = await rig({});
+  try {
+    const callId = await r.call();
+    await new Promise((res) => setTimeout(res, 2500));
+    await r.hangup(callId);
+    const row = await waitForRecording(r.service, callId);
+    assert.equal(row.state, 'complete');
+    for (let i = 0; i < 50 && kinds(r.dialer, callId).length < 2; i++) await new Promise((res) => setTimeout(res, 100));
+    assert.deepEqual(kinds(r.dialer, callId), ['recording.started:', 'recording.stopped:call-ended']);
+  } finally {
+    await r.close();
+  }
+});
+
+test('fail closed: with no key-encryption key the call goes on unrecorded, and the dialer and the record say so', async () => {
+  const r = await rig({ recording: { chunkSeconds: 2, kekDir: '/dev/null/kek' } });
+  try {
+    const callId = await r.call();
+    await new Promise((res) => setTimeout(res, 1000));
+    assert.equal(r.service.switchboard.call(callId)?.state, 'answered', 'the call is up');
+    await r.hangup(callId);
+    assert.deepEqual(kinds(r.dialer, callId), ['recording.stopped:no-key']);
+    assert.equal(await r.service.catalog.byCall(callId), undefined);
+    assert.equal((await r.service.records.get(r.user.id, callId))?.recordingNote, 'no-key');
+  } finally {
+    await r.close();
+  }
+});
+
+test('S3: a 20 s storage outage mid-call loses nothing; every chunk arrives and the recording decrypts whole', { timeout: 120_000 }, async () => {
+  const s3 = await startS3Server();
+  const r = await rig({
+    storage: {
+      kind: 's3',
+      spoolMinBackoffMs: 200,
+      spoolMaxBackoffMs: 2000,
+      s3: { endpoint: s3.endpoint, bucket: s3.bucket, region: s3.region, forcePathStyle: true, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, requestTimeoutMs: 1000 },
+    },
+  });
+  try {
+    const callId = await r.call();
+    await new Promise((res) => setTimeout(res, 3000));
+    await s3.stop();
+    await new Promise((res) => setTimeout(res, 20_000));
+    assert.ok(r.service.spool.pending > 0, 'chunks wait in the spool while S3 is down');
+    await s3.start();
+    await new Promise((res) => setTimeout(res, 2000));
+    await r.hangup(callId);
+    const row = await waitForRecording(r.service, callId, 30_000);
+    assert.equal(row.state, 'complete');
+    assert.ok(row.chunkCount >= 12, `${row.chunkCount} chunks for ~25 s`);
+    await r.service.spool.drain(30_000);
+    const keys = await r.service.objects.list(objectKeys.prefix(row.id));
+    assert.equal(keys.filter((k) => k.includes('chunk-')).length, row.chunkCount, 'every chunk is in S3');
+    assert.ok(keys.includes(objectKeys.manifest(row.id)));
+    const { pcm } = await decryptAndDecode(r.service, row.id);
+    assert.ok(pcm.length / 48 > row.durationMs - 1000, `decrypted ${Math.round(pcm.length / 48)} ms of ${row.durationMs} ms`);
+  } finally {
+    await r.close();
+    await s3.close();
+  }
+});
+
+test('KEK rotation: old and new recordings decrypt after "keys rotate"; the old KEK can then be retired', async () => {
+  const r = await rig({});
+  const env = {
+    ...process.env,
+    MONOLOGUE_DATA_DIR: r.service.config.dataDir,
+    DATABASE_URL: r.service.config.database.url,
+  };
+  const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { env, encoding: 'utf8' });
+  try {
+    const first = await r.call();
+    await new Promise((res) => setTimeout(res, 1500));
+    await r.hangup(first);
+    const oldRow = await waitForRecording(r.service, first);
+    await r.service.spool.drain(10_000);
+
+    const rotated = cli('keys', 'rotate');
+    assert.equal(rotated.status, 0, rotated.stderr);
+    const { previous, current, rewrapped } = JSON.parse(rotated.stdout) as { previous: string; current: string; rewrapped: number };
+    assert.notEqual(previous, current);
+    assert.equal(rewrapped, 1);
+
+    const second = await r.call();
+    await new Promise((res) => setTimeout(res, 1500));
+    await r.hangup(second);
+    const newRow = await waitForRecording(r.service, second);
+    assert.equal(newRow.kekId, current, 'new recordings use the new KEK');
+    assert.equal((await r.service.catalog.get(oldRow.id))?.kekId, current, 'old recordings were rewrapped');
+    await r.service.spool.drain(10_000);
+
+    const retired = cli('keys', 'retire', previous);
+    assert.equal(retired.status, 0, retired.stderr);
+    assert.equal(JSON.parse(cli('keys', 'retire', current).stderr).code, 'KEK_CURRENT');
+    for (const id of [oldRow.id, newRow.id]) {
+      const verify = cli('recording', 'verify', id);
+      assert.equal(verify.status, 0, verify.stderr);
+      assert.equal(JSON.parse(verify.stdout).complete, true);
+      assert.ok((await decryptAndDecode(r.service, id)).pcm.length > 48_000);
+    }
+    const audit = await r.service.db.db.selectFrom('audit').select(['action', 'recording_id']).execute();
+    assert.ok(audit.some((a) => a.action === 'recording.verify' && a.recording_id === oldRow.id), 'reads are audited');
+    assert.ok(audit.some((a) => a.action === 'keys.rotate'));
+  } finally {
+    await r.close();
+  }
+});
