@@ -129,6 +129,42 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    payouts: Type.Object(
+      {
+        /** per-minute rates in micro-units (1 USD = 1,000,000), prorated per second */
+        rateEnrolledMicrosPerMinute: Type.Integer({ minimum: 0 }),
+        rateOtherMicrosPerMinute: Type.Integer({ minimum: 0 }),
+        /** per user per UTC day */
+        dailyCapMicros: Type.Integer({ minimum: 0 }),
+        minBillableSeconds: Type.Integer({ minimum: 0 }),
+        maxPaidMinutesPerCall: Type.Integer({ minimum: 1 }),
+        /** talk seconds / billable seconds below this: earns nothing, flagged `silent` */
+        minTalkRatio: Type.Number({ minimum: 0, maximum: 1 }),
+        /** more calls than this to one counterpart in a UTC day: flagged `repeat-counterpart` */
+        maxCallsPerCounterpartPerDay: Type.Integer({ minimum: 1 }),
+        /** between two enrolled users: talk ratio below this is flagged `farming` */
+        enrolledPairMinTalkRatio: Type.Number({ minimum: 0, maximum: 1 }),
+        /** between two enrolled users: more calls than this in a UTC day is flagged `farming` */
+        enrolledPairMaxCallsPerDay: Type.Integer({ minimum: 1 }),
+        /** provider and our duration may differ by this much before the call is flagged */
+        reconcileToleranceSeconds: Type.Integer({ minimum: 0 }),
+      },
+      { additionalProperties: false },
+    ),
+    webhooks: Type.Object(
+      {
+        maxBodyBytes: Type.Integer({ minimum: 256 }),
+        /** signed timestamps older or newer than this are refused */
+        timestampToleranceSeconds: Type.Integer({ minimum: 1 }),
+        /** the public base URL the provider posts to (Twilio signs the full URL); empty: taken from the request */
+        publicBaseUrl: Type.String(),
+        twilio: Type.Object({ authToken: Type.String() }, { additionalProperties: false }),
+        /** base64 Ed25519 public key from the Telnyx portal */
+        telnyx: Type.Object({ publicKey: Type.String() }, { additionalProperties: false }),
+        generic: Type.Object({ secret: Type.String() }, { additionalProperties: false }),
+      },
+      { additionalProperties: false },
+    ),
     secrets: Type.Object(
       {
         /** 32-byte key for phone-number hashing and encryption; empty: `dataDir/keys/phone.key`, created on first start */

@@ -73,6 +73,50 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  '0003_payouts': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('calls').addColumn('provider_duration_s', 'integer').execute();
+      await db.schema.alterTable('calls').addColumn('provider_call_id', 'text').execute();
+      await db.schema
+        .createTable('ledger_entries')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('call_id', 'text')
+        .addColumn('type', 'text', (c) => c.notNull().check(sql`type in ('call_credit', 'adjustment', 'reversal', 'payout')`))
+        .addColumn('state', 'text', (c) => c.notNull().check(sql`state in ('pending', 'available', 'paid')`))
+        .addColumn('amount_micros', 'bigint', (c) => c.notNull())
+        .addColumn('idem_key', 'text', (c) => c.notNull().unique())
+        .addColumn('memo', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('ledger_user').on('ledger_entries').columns(['user_id', 'created_at']).execute();
+      await db.schema
+        .createTable('settlements')
+        .addColumn('call_id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('day', 'text', (c) => c.notNull())
+        .addColumn('billable_s', 'integer', (c) => c.notNull())
+        .addColumn('talk_s', 'integer', (c) => c.notNull())
+        .addColumn('rate_micros_per_min', 'bigint', (c) => c.notNull())
+        .addColumn('amount_micros', 'bigint', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull().check(sql`state in ('credited', 'held', 'released', 'rejected', 'unpaid')`))
+        .addColumn('flags', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('reviewed_at', 'bigint')
+        .addColumn('reviewer', 'text')
+        .execute();
+      await db.schema.createIndex('settlements_user_day').on('settlements').columns(['user_id', 'day']).execute();
+      await db.schema
+        .createTable('webhook_events')
+        .addColumn('provider', 'text', (c) => c.notNull())
+        .addColumn('event_id', 'text', (c) => c.notNull())
+        .addColumn('received_at', 'bigint', (c) => c.notNull())
+        .addColumn('call_ref', 'text')
+        .addPrimaryKeyConstraint('webhook_events_pk', ['provider', 'event_id'])
+        .execute();
+      await db.schema.createIndex('calls_provider_call_id').on('calls').column('provider_call_id').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

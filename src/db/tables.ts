@@ -35,6 +35,54 @@ export interface CallsTable {
   sip_status: number | null;
   /** Why a call of an enrolled user was not recorded (`no-consent`, `no-key`, `failed`), or null. */
   recording_note: string | null;
+  /** The trunk provider's own duration for the call (from its signed webhook), seconds. */
+  provider_duration_s: number | null;
+  provider_call_id: string | null;
+}
+
+export type LedgerEntryType = 'call_credit' | 'adjustment' | 'reversal' | 'payout';
+export type LedgerState = 'pending' | 'available' | 'paid';
+
+/** Append-only: amounts never change; only `state` moves forward (pending → available → paid). */
+export interface LedgerEntriesTable {
+  id: string;
+  user_id: string;
+  call_id: string | null;
+  type: LedgerEntryType;
+  state: LedgerState;
+  /** Integer micro-units of currency (1 USD = 1,000,000). */
+  amount_micros: number;
+  /** Unique: (call, entry type) for call entries, so retries and races credit a call at most once. */
+  idem_key: string;
+  memo: string | null;
+  created_at: number;
+}
+
+export type SettlementState = 'credited' | 'held' | 'released' | 'rejected' | 'unpaid';
+
+/** How a call was judged for payment: one row per call, the reasons kept. */
+export interface SettlementsTable {
+  call_id: string;
+  user_id: string;
+  /** UTC calendar day (YYYY-MM-DD) of the answer, for the daily cap. */
+  day: string;
+  billable_s: number;
+  talk_s: number;
+  rate_micros_per_min: number;
+  amount_micros: number;
+  state: SettlementState;
+  /** JSON array of flag codes (`silent`, `repeat-counterpart`, `farming`, `duration-mismatch`, …). */
+  flags: string;
+  created_at: number;
+  reviewed_at: number | null;
+  reviewer: string | null;
+}
+
+export interface WebhookEventsTable {
+  provider: string;
+  event_id: string;
+  received_at: number;
+  call_ref: string | null;
 }
 
 export type RecordingState = 'recording' | 'complete' | 'incomplete' | 'failed';
@@ -70,4 +118,7 @@ export interface Tables {
   calls: CallsTable;
   recordings: RecordingsTable;
   audit: AuditTable;
+  ledger_entries: LedgerEntriesTable;
+  settlements: SettlementsTable;
+  webhook_events: WebhookEventsTable;
 }
