@@ -42,6 +42,8 @@ export interface OutboundRequest {
   from: string;
   /** Plain-RTP SDP offer produced by the media relay. */
   sdp: string;
+  /** Our call id, sent as `X-Monologue-Call` so provider webhooks can be matched to the call. */
+  callRef?: string;
 }
 
 /** Events of one outbound INVITE. Each is called at most once, except `ringing`. */

@@ -109,7 +109,7 @@ export class Switchboard {
     if (call.closed) return; // hung up while rtpengine was answering
 
     try {
-      call.outboundLeg = this.dial(trunk, call, channel, { to: callee, from: user.phone, sdp: trunkSdp });
+      call.outboundLeg = this.dial(trunk, call, channel, { to: callee, from: user.phone, sdp: trunkSdp, callRef: call.id });
     } catch (err) {
       this.log.error({ callId: call.id, err: errorMessage(err) }, 'trunk refused to dial');
       call.close('failed');

@@ -131,7 +131,9 @@ class Endpoint implements SipEndpoint {
         const call = new OutboundCall(
           this.core, this.digest,
           { host: t.host, port: t.port, transport: t.transport, username: t.username, password: t.password, domain: t.domain },
-          request, listener, opts.inviteTimeoutMs, { ...globalHeaders, ...checkHeaders(headers) },
+          request, listener, opts.inviteTimeoutMs,
+          // Our call id rides on the INVITE so provider webhooks that echo custom headers can name the call.
+          { ...globalHeaders, ...(request.callRef && { 'X-Monologue-Call': request.callRef }), ...checkHeaders(headers) },
         );
         call.start();
         return call;
