@@ -1,16 +1,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { startTestService, type TestService } from '../helpers/service.js';
-import { startSipp, freePort, type SippOptions } from '../helpers/sipp.js';
+import type { TestService } from '../helpers/service.js';
+import { startBrowserRig, type BrowserRig } from '../helpers/browser-rig.js';
+import { startSipp, type SippOptions } from '../helpers/sipp.js';
 import { createRtpPeer } from '../helpers/rtp-peer.js';
-import { launchBrowser, writeSineWav, DialerDriver } from '../helpers/browser.js';
+import { DialerDriver } from '../helpers/browser.js';
 import type { CallRecord } from '../../src/calls/records.js';
 
 /** Every way a call can fail ends with the right reason, a complete record and nothing left in rtpengine. */
+let rig: BrowserRig;
 let service: TestService;
 let browser: Browser;
 let sippPort: number;
@@ -18,17 +17,12 @@ let token: string;
 let userId: string;
 
 before(async () => {
-  sippPort = await freePort();
-  service = await startTestService({ trunkPort: sippPort, overrides: { sip: { inviteTimeoutMs: 3000 }, calls: { ringTimeoutMs: 3000 } } });
+  rig = await startBrowserRig({ sip: { inviteTimeoutMs: 3000 }, calls: { ringTimeoutMs: 3000 } });
+  ({ service, browser, sippPort } = rig);
   ({ token, id: userId } = await service.addUser('+15550001111'));
-  const wav = writeSineWav({ freq: 440, seconds: 10 }, join(mkdtempSync(join(tmpdir(), 'wav-')), 'a440.wav'));
-  browser = await launchBrowser({ fakeAudioWav: wav });
 });
 
-after(async () => {
-  await browser?.close();
-  await service?.stop();
-});
+after(async () => rig?.close());
 
 interface Case {
   name: string;

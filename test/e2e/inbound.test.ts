@@ -1,15 +1,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { startTestService, type TestService } from '../helpers/service.js';
-import { startSipp, freePort } from '../helpers/sipp.js';
+import type { TestService } from '../helpers/service.js';
+import { startBrowserRig, type BrowserRig } from '../helpers/browser-rig.js';
+import { startSipp } from '../helpers/sipp.js';
 import { createRtpPeer } from '../helpers/rtp-peer.js';
-import { launchBrowser, writeSineWav, DialerDriver } from '../helpers/browser.js';
+import { DialerDriver } from '../helpers/browser.js';
 
 /** sipp calls the user's number; the dialer page rings, the person answers; audio both ways; sipp hangs up. */
+let rig: BrowserRig;
 let service: TestService;
 let browser: Browser;
 let sippPort: number;
@@ -17,17 +16,12 @@ let token: string;
 let userId: string;
 
 before(async () => {
-  sippPort = await freePort();
-  service = await startTestService({ trunkPort: sippPort });
+  rig = await startBrowserRig();
+  ({ service, browser, sippPort } = rig);
   ({ token, id: userId } = await service.addUser('+15550001111'));
-  const wav = writeSineWav({ freq: 440, seconds: 10 }, join(mkdtempSync(join(tmpdir(), 'wav-')), 'a440.wav'));
-  browser = await launchBrowser({ fakeAudioWav: wav });
 });
 
-after(async () => {
-  await browser?.close();
-  await service?.stop();
-});
+after(async () => rig?.close());
 
 test('inbound call rings the dialer; answered; audio both ways; the trunk hangs up', async () => {
   const peer = await createRtpPeer({ tone: 1000, codec: 'PCMU' });

@@ -1,18 +1,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { startTestService, type TestService } from '../helpers/service.js';
-import { startSipp, freePort } from '../helpers/sipp.js';
+import type { TestService } from '../helpers/service.js';
+import { startBrowserRig, type BrowserRig } from '../helpers/browser-rig.js';
+import { startSipp } from '../helpers/sipp.js';
 import { createRtpPeer } from '../helpers/rtp-peer.js';
-import { launchBrowser, writeSineWav, DialerDriver } from '../helpers/browser.js';
+import { DialerDriver } from '../helpers/browser.js';
 
 /**
  * A person in the dialer page (Chromium, fake microphone playing 440 Hz) calls a number; sipp plays the
  * trunk (401 challenge, then answer) and a real RTP socket plays its media at 1,000 Hz PCMU.
  */
+let rig: BrowserRig;
 let service: TestService;
 let browser: Browser;
 let sippPort: number;
@@ -20,17 +19,12 @@ let token: string;
 let userId: string;
 
 before(async () => {
-  sippPort = await freePort();
-  service = await startTestService({ trunkPort: sippPort });
+  rig = await startBrowserRig();
+  ({ service, browser, sippPort } = rig);
   ({ token, id: userId } = await service.addUser('+15550001111'));
-  const wav = writeSineWav({ freq: 440, seconds: 10 }, join(mkdtempSync(join(tmpdir(), 'wav-')), 'a440.wav'));
-  browser = await launchBrowser({ fakeAudioWav: wav });
 });
 
-after(async () => {
-  await browser?.close();
-  await service?.stop();
-});
+after(async () => rig?.close());
 
 for (const who of ['browser', 'trunk'] as const) {
   test(`outbound call, audio both ways, hung up by the ${who}`, async () => {

@@ -1,13 +1,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { startTestService, type TestService } from '../helpers/service.js';
-import { startSipp, freePort } from '../helpers/sipp.js';
+import type { TestService } from '../helpers/service.js';
+import { startBrowserRig, type BrowserRig } from '../helpers/browser-rig.js';
+import { startSipp } from '../helpers/sipp.js';
 import { createRtpPeer } from '../helpers/rtp-peer.js';
-import { launchBrowser, writeSineWav, DialerDriver } from '../helpers/browser.js';
+import { DialerDriver } from '../helpers/browser.js';
 import { goertzel } from '../helpers/tone.js';
 import { createNgClient } from '../../src/media/index.js';
 import { decryptAndDecode, filesBelow, waitForRecording } from '../helpers/recording.js';
@@ -16,22 +14,20 @@ import { decryptAndDecode, filesBelow, waitForRecording } from '../helpers/recor
  * DESIGN §4.1 and §4.2: the recording holds the enrolled user's voice (the browser's 440 Hz) and not the
  * other party's (the trunk's 1,000 Hz), for calls in both directions; nothing readable is at rest.
  */
+let rig: BrowserRig;
 let service: TestService;
 let browser: Browser;
 let sippPort: number;
 const suppression: number[] = [];
 
 before(async () => {
-  sippPort = await freePort();
-  service = await startTestService({ trunkPort: sippPort, overrides: { recording: { chunkSeconds: 2 } } });
-  const wav = writeSineWav({ freq: 440, seconds: 10 }, join(mkdtempSync(join(tmpdir(), 'wav-')), 'a440.wav'));
-  browser = await launchBrowser({ fakeAudioWav: wav });
+  rig = await startBrowserRig({ recording: { chunkSeconds: 2 } });
+  ({ service, browser, sippPort } = rig);
 });
 
 after(async () => {
   if (suppression.length) console.log(`far tone suppression in recordings (dB): ${suppression.map((d) => d.toFixed(1)).join(', ')}`);
-  await browser?.close();
-  await service?.stop();
+  await rig?.close();
 });
 
 async function call(direction: 'outbound' | 'inbound', token: string, number: string, holdMs: number): Promise<string> {

@@ -52,7 +52,7 @@ for (const [kind, fresh] of databaseKinds) {
         const rec = await records.get(alice.id, 'call_x');
         assert.deepEqual(
           { ...rec },
-          { id: 'call_x', userId: alice.id, direction: 'outbound', counterpart: '+15550002222', sipCallId: 'abc@h', createdAt: 5, ringingAt: 6, answeredAt: 7, endedAt: 8, endReason: 'remote-hangup', sipStatus: null },
+          { id: 'call_x', userId: alice.id, direction: 'outbound', counterpart: '+15550002222', sipCallId: 'abc@h', createdAt: 5, ringingAt: 6, answeredAt: 7, endedAt: 8, endReason: 'remote-hangup', sipStatus: null, recordingNote: null },
         );
         const bob = await users.create({ phone: '+15550003333', enrolled: false });
         assert.equal(await records.get(bob.id, 'call_x'), undefined, 'another owner reads nothing');
