@@ -10,6 +10,7 @@ import { createRecordingCatalog } from './recordings/catalog.js';
 import { Archive } from './recordings/archive.js';
 import { kekDir, openObjectStore } from './recordings/storage-setup.js';
 import { openKeyring, retireKek, rotateKeyring } from './crypto/kek.js';
+import { createEarnings, createLedger, createSettler } from './payouts/index.js';
 
 const USAGE = `usage:
   monologue serve [--config FILE]
@@ -19,6 +20,8 @@ const USAGE = `usage:
   monologue recording verify RECORDING_ID [--config FILE]
   monologue keys rotate [--config FILE]
   monologue keys retire KEK_ID [--config FILE]
+  monologue review list | release CALL_ID | reject CALL_ID [--config FILE]
+  monologue earnings --user USER_ID [--config FILE]
   monologue token issue --user USER_ID [--ttl-hours N] [--config FILE]
   monologue token revoke --session SESSION_ID [--config FILE]`;
 
@@ -54,7 +57,9 @@ async function main(argv: string[]): Promise<number> {
     const out =
       noun === 'recording' || noun === 'keys'
         ? await runRecordingCommand(store, config, noun, verb, target, values)
-        : await runStoreCommand(store, config, noun, verb, values);
+        : noun === 'review' || noun === 'earnings'
+          ? await runPayoutCommand(store, config, noun, verb, target, values)
+          : await runStoreCommand(store, config, noun, verb, values);
     process.stdout.write(JSON.stringify(out) + '\n');
     return 0;
   } finally {
@@ -78,6 +83,30 @@ interface CliValues {
 function need(v: string | undefined, flag: string): string {
   if (!v) throw new MonologueError('USAGE', `missing ${flag.startsWith('<') ? flag : `--${flag}`}\n${USAGE}`);
   return v;
+}
+
+/** Review of held calls and the earnings read model. Amounts are integer micro-units. */
+async function runPayoutCommand(
+  store: Store,
+  config: Config,
+  noun: string,
+  verb: string | undefined,
+  target: string | undefined,
+  values: CliValues,
+): Promise<Record<string, unknown>> {
+  const db = store.db.db;
+  const ledger = createLedger(db);
+  const settler = createSettler({ db, ledger, config: config.payouts, log: createLogger('warn') });
+  const reviewer = `operator:${userInfo().username}`;
+  if (noun === 'earnings') {
+    const userId = need(values.user, 'user');
+    const earnings = createEarnings(db);
+    return { userId, balance: await ledger.balance(userId), days: await earnings.dailyTotals(userId), calls: await earnings.perCall(userId) };
+  }
+  if (verb === 'list') return { held: await settler.review.list() };
+  if (verb === 'release') return { ...(await settler.review.release(need(target, '<CALL_ID>'), reviewer)) };
+  if (verb === 'reject') return { ...(await settler.review.reject(need(target, '<CALL_ID>'), reviewer)) };
+  throw new MonologueError('USAGE', `unknown command "${[noun, verb].filter(Boolean).join(' ')}"\n${USAGE}`);
 }
 
 /** Recording and key commands: every read of a recording is written to the audit table. */

@@ -19,6 +19,9 @@ import { Recordings } from './recordings/recordings.js';
 import { openKeyringOrNone, openObjectStore, spoolDir } from './recordings/storage-setup.js';
 import { openSpool, type Spool } from './storage/spool.js';
 import type { ObjectStore } from './storage/object-store.js';
+import { createLedger, createSettler, type Settler, type Ledger } from './payouts/index.js';
+import { createCallPayouts } from './payouts/call-payouts.js';
+import { webhooksPlugin } from './webhooks/plugin.js';
 
 /** A running Monologue: every role in one process (DESIGN §1). */
 export interface Service {
@@ -35,6 +38,8 @@ export interface Service {
   readonly catalog: RecordingCatalog;
   readonly objects: ObjectStore;
   readonly spool: Spool;
+  readonly ledger: Ledger;
+  readonly settler: Settler;
   /** Stop taking calls, let live ones finish (up to calls.drainMs), then release everything. */
   close(): Promise<void>;
 }
@@ -96,7 +101,11 @@ export async function startService(config: Config, log: Logger): Promise<Service
       ? new Recordings({ catalog, keyring: openKeyringOrNone(config, log), spool, log }, config.recording)
       : undefined;
 
-    const switchboard = new Switchboard({ users: store.users, records, media, log, recordings }, config.calls);
+    const ledger = createLedger(store.db.db);
+    const settler = createSettler({ db: store.db.db, ledger, config: config.payouts, log });
+    const payouts = createCallPayouts({ db: store.db.db, settler, users: store.users, vault: store.vault, config: config.payouts, log });
+
+    const switchboard = new Switchboard({ users: store.users, records, media, log, recordings, payouts }, config.calls);
     const sip: SipEndpoint = await createSipEndpoint(
       {
         listen: { address: config.sip.listenAddress, port: config.sip.port, udp: config.sip.udp, tcp: config.sip.tcp },
@@ -128,6 +137,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       bodyLimitBytes: config.http.bodyLimitBytes,
       ready: async () => ({ database: await store.db.ping(), rtpengine: await media.ready(), accepting: !switchboard.isDraining }),
     });
+    await http.register(webhooksPlugin({ db: store.db.db, config: config.webhooks, log, onEvent: (e) => payouts.providerEvent(e) }));
     http.server.on('upgrade', (req, socket, head) => {
       if (!signaling.handleUpgrade(req, socket, head)) socket.destroy();
     });
@@ -153,6 +163,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
       catalog,
       objects,
       spool,
+      ledger,
+      settler,
       close() {
         closing ??= (async () => {
           sip.drain();

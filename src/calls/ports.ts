@@ -142,4 +142,6 @@ export interface DialerChannel {
   recordingStarted(callId: string): void;
   /** `call-ended` after a normal finish; `no-key` and `failed` mean the call went on unrecorded. */
   recordingStopped(callId: string, reason: 'call-ended' | 'no-key' | 'failed'): void;
+  /** What the call earned (integer micro-units) and its state (`credited`, `held`, `unpaid`, …). */
+  earningsUpdated(callId: string, amountMicros: number, state: string): void;
 }

@@ -2,6 +2,7 @@ import type { Logger } from '../log.js';
 import { maskPhone } from '../log.js';
 import type { User, Users } from '../accounts/users.js';
 import type { Recordings } from '../recordings/recordings.js';
+import type { CallPayouts } from '../payouts/call-payouts.js';
 import { normaliseE164 } from '../phone-number.js';
 import { MonologueError, errorMessage } from '../errors.js';
 import { newId } from '../ids.js';
@@ -34,6 +35,8 @@ export interface SwitchboardDeps {
   trunk?: Trunk;
   /** Absent when recording is switched off. */
   recordings?: Recordings;
+  /** Pays for recorded calls; absent in setups without payouts. */
+  payouts?: CallPayouts;
 }
 
 /**
@@ -278,8 +281,22 @@ export class Switchboard {
           call.channel.recordingStopped(call.id, reason);
           if (reason !== 'call-ended') call.record({ recordingNote: reason });
         },
+        finished: (talkMs) => void this.pay(call, talkMs),
       })
       .then((recording) => recording && call.attachRecording(recording));
+  }
+
+  /** Settle a recorded call once its record holds the hangup time; the dialer hears what it earned. */
+  private async pay(call: Call, talkMs: number): Promise<void> {
+    const payouts = this.deps.payouts;
+    if (!payouts) return;
+    try {
+      await call.flushed();
+      const result = await payouts.settleCall({ callId: call.id, userId: call.userId, talkMs });
+      if (result) call.channel.earningsUpdated(call.id, result.amountMicros, result.state);
+    } catch (err) {
+      this.log.error({ callId: call.id, err: errorMessage(err) }, 'settlement failed; the call can be settled again later');
+    }
   }
 
   /** An attempt that never became a live call still leaves a record for its owner. */

@@ -13,6 +13,8 @@ import { objectKeys, type RecordingCatalog } from './catalog.js';
 export interface RecordingEvents {
   started(): void;
   stopped(reason: RecordingStopReason): void;
+  /** The recording is complete and stored: talk time on the user's own leg, for payouts. */
+  finished?(talkMs: number): void;
 }
 
 export type RecordingStopReason = 'call-ended' | 'no-key' | 'failed';
@@ -127,6 +129,7 @@ export class Recordings {
             await this.deps.spool.enqueue(objectKeys.manifest(id), Buffer.from(JSON.stringify(manifest)));
             await this.deps.catalog.finish(id, { state: 'complete', chunkCount: stored, durationMs: manifest.durationMs, talkMs: manifest.talkMs });
             events.stopped('call-ended');
+            events.finished?.(manifest.talkMs);
           } catch (err) {
             this.log.error({ recordingId: id, err: errorMessage(err) }, 'recording could not be finished');
             await this.deps.catalog.finish(id, { state: 'failed', chunkCount: stored, durationMs: 0, talkMs: 0, failure: errorMessage(err) }).catch(() => undefined);

@@ -35,6 +35,7 @@ export type ServerMessage =
   | { type: 'error'; code: string; message: string; ref?: string }
   | { type: 'recording.started'; callId: string }
   | { type: 'recording.stopped'; callId: string; reason: 'call-ended' | 'no-key' | 'failed' }
+  | { type: 'earnings.updated'; callId: string; amountMicros: number; state: string }
   | { type: 'pong' };
 
 export const KNOWN_TYPES = new Set(['auth', 'call.start', 'call.hangup', 'call.accept', 'call.reject', 'ping']);

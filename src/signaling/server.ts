@@ -150,6 +150,7 @@ function channelFor(userId: string, send: (msg: ServerMessage) => void): DialerC
     error: (code, message, ref) => send({ type: 'error', code, message, ...(ref !== undefined && { ref }) }),
     recordingStarted: (callId) => send({ type: 'recording.started', callId }),
     recordingStopped: (callId, reason) => send({ type: 'recording.stopped', callId, reason }),
+    earningsUpdated: (callId, amountMicros, state) => send({ type: 'earnings.updated', callId, amountMicros, state }),
   };
 }
 

@@ -1,48 +1,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createSocket, type Socket } from 'node:dgram';
-import { startTestService, type TestService } from '../helpers/service.js';
-import { startSipp, freePort, type SippRun } from '../helpers/sipp.js';
-import { WrtcDialer } from '../helpers/wrtc-dialer.js';
+import type { WrtcDialer } from '../helpers/wrtc-dialer.js';
+import { startWrtcRig } from '../helpers/wrtc-rig.js';
 import { startS3Server } from '../helpers/s3.js';
 import { decryptAndDecode, waitForRecording } from '../helpers/recording.js';
 import { objectKeys } from '../../src/recordings/catalog.js';
 import type { Config, DeepPartial } from '../../src/config/load.js';
 
-/** A service, a sipp trunk that answers at once, and a libwebrtc dialer sending 440 Hz. */
-async function rig(overrides: DeepPartial<Config>, consent = true) {
-  const sippPort = await freePort();
-  const service = await startTestService({ trunkPort: sippPort, overrides: { recording: { chunkSeconds: 2 }, ...overrides } });
-  const sink: Socket = createSocket('udp4');
-  await new Promise<void>((r) => sink.bind(0, '127.0.0.1', () => r()));
-  const user = await service.users.create({ phone: '+15550001111', enrolled: true, ...(consent && { consentVersion: 'v1' }) });
-  const { token } = await service.tokens.issue(user.id, 3_600_000);
-  const dialer = new WrtcDialer(`ws://127.0.0.1:${service.httpPort}/v1/signal`, token, { toneHz: 440 });
-  await dialer.connect();
-  const sipps: SippRun[] = [];
+/** The shared rig with one enrolled user's dialer, as these tests use it. */
+async function rig(overrides: DeepPartial<Config>) {
+  const r = await startWrtcRig(overrides);
+  const { dialer, userId } = await r.dialer('+15550001111');
   return {
-    service,
-    user,
+    service: r.service,
+    user: { id: userId },
     dialer,
-    async call(): Promise<string> {
-      const sipp = startSipp({ scenario: 'uas-answer', port: sippPort, keys: { rtp_port: String(sink.address().port) }, timeoutMs: 120_000 });
-      sipps.push(sipp);
-      await sipp.ready;
-      const call = await dialer.call('+15550002222');
-      await dialer.waitConnected(call.callId);
-      return call.callId;
-    },
-    async hangup(callId: string) {
-      dialer.hangup(callId);
-      await dialer.waitEnded(callId);
-    },
-    async close(service_: TestService = service) {
-      dialer.close();
-      for (const s of sipps) s.kill();
-      sink.close();
-      await service_.stop();
-    },
+    call: () => r.call(dialer),
+    hangup: (callId: string) => r.hangup(dialer, callId),
+    close: () => r.close(),
   };
 }
 
