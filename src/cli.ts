@@ -54,12 +54,13 @@ async function main(argv: string[]): Promise<number> {
 
   const store = await openStore(config);
   try {
+    const command: Command = { store, config, noun, verb, target, values };
     const out =
       noun === 'recording' || noun === 'keys'
-        ? await runRecordingCommand(store, config, noun, verb, target, values)
+        ? await runRecordingCommand(command)
         : noun === 'review' || noun === 'earnings'
-          ? await runPayoutCommand(store, config, noun, verb, target, values)
-          : await runStoreCommand(store, config, noun, verb, values);
+          ? await runPayoutCommand(command)
+          : await runStoreCommand(command);
     process.stdout.write(JSON.stringify(out) + '\n');
     return 0;
   } finally {
@@ -68,6 +69,15 @@ async function main(argv: string[]): Promise<number> {
 }
 
 type Store = Awaited<ReturnType<typeof openStore>>;
+/** One parsed operator command: `monologue NOUN VERB [TARGET] --flags`. */
+interface Command {
+  store: Store;
+  config: Config;
+  noun: string;
+  verb: string | undefined;
+  target: string | undefined;
+  values: CliValues;
+}
 interface CliValues {
   phone?: string;
   enrolled?: boolean;
@@ -86,14 +96,7 @@ function need(v: string | undefined, flag: string): string {
 }
 
 /** Review of held calls and the earnings read model. Amounts are integer micro-units. */
-async function runPayoutCommand(
-  store: Store,
-  config: Config,
-  noun: string,
-  verb: string | undefined,
-  target: string | undefined,
-  values: CliValues,
-): Promise<Record<string, unknown>> {
+async function runPayoutCommand({ store, config, noun, verb, target, values }: Command): Promise<Record<string, unknown>> {
   const db = store.db.db;
   const ledger = createLedger(db);
   const settler = createSettler({ db, ledger, config: config.payouts, log: createLogger('warn') });
@@ -110,14 +113,7 @@ async function runPayoutCommand(
 }
 
 /** Recording and key commands: every read of a recording is written to the audit table. */
-async function runRecordingCommand(
-  store: Store,
-  config: Config,
-  noun: string,
-  verb: string | undefined,
-  target: string | undefined,
-  values: CliValues,
-): Promise<Record<string, unknown>> {
+async function runRecordingCommand({ store, config, noun, verb, target, values }: Command): Promise<Record<string, unknown>> {
   const catalog = createRecordingCatalog(store.db.db);
   const actor = `operator:${userInfo().username}`;
   if (noun === 'keys' && verb === 'rotate') {
@@ -161,13 +157,7 @@ async function runRecordingCommand(
   throw new MonologueError('USAGE', `unknown command "${[noun, verb].filter(Boolean).join(' ')}"\n${USAGE}`);
 }
 
-async function runStoreCommand(
-  store: Store,
-  config: Config,
-  noun: string,
-  verb: string | undefined,
-  values: CliValues,
-): Promise<Record<string, unknown>> {
+async function runStoreCommand({ store, config, noun, verb, target, values }: Command): Promise<Record<string, unknown>> {
   if (noun === 'user' && verb === 'create') {
     const user = await store.users.create({ phone: need(values.phone, 'phone'), enrolled: values.enrolled ?? false, consentVersion: values.consent });
     return { id: user.id, enrolled: user.enrolled, consent: user.consent?.version ?? null, createdAt: new Date(user.createdAt).toISOString() };

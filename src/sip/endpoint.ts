@@ -9,6 +9,7 @@
 import type { Socket as UdpSocket } from 'node:dgram';
 import type { Server, Socket } from 'node:net';
 import type { IncomingCallHandler, OutboundLeg, OutboundListener, OutboundRequest, Trunk } from '../calls/ports.js';
+import type { TrunkTarget } from './outbound.js';
 import { MonologueError } from '../errors.js';
 import { maskPhone, type Logger } from '../log.js';
 import { guarded, type SipCore } from './core.js';
@@ -24,14 +25,7 @@ export interface SipOptions {
   listen: { address: string; port: number; udp: boolean; tcp: boolean };
   /** Address written into Via/Contact; defaults to listen.address. */
   publicAddress?: string;
-  trunk: {
-    host: string;
-    port: number;
-    transport: Transport;
-    username?: string;
-    password?: string;
-    /** Host of our From URI on outbound calls; defaults to the trunk host. */
-    domain?: string;
+  trunk: TrunkTarget & {
     /** IPs allowed to send us INVITEs. */
     allowedSources: string[];
   };

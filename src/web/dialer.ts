@@ -27,6 +27,9 @@ type ServerMessage =
   | { type: 'call.incoming'; callId: string; from: string; sdp: string }
   | { type: 'call.ended'; callId: string; reason: string }
   | { type: 'error'; code: string; message: string; ref?: string }
+  | { type: 'recording.started'; callId: string }
+  | { type: 'recording.stopped'; callId: string; reason: string }
+  | { type: 'earnings.updated'; callId: string; amountMicros: number; state: string }
   | { type: 'pong' };
 
 interface Call {
@@ -101,6 +104,7 @@ const ui = {
   state: el<HTMLParagraphElement>('state'),
   timer: el<HTMLParagraphElement>('timer'),
   error: el<HTMLParagraphElement>('error'),
+  note: el<HTMLParagraphElement>('note'),
   remote: el<HTMLAudioElement>('remote'),
 };
 
@@ -241,10 +245,27 @@ async function handle(msg: ServerMessage): Promise<void> {
       }
       if (isCurrent(msg.callId)) endCall(msg.reason, false);
       return;
+    case 'recording.started':
+      if (isCurrent(msg.callId)) showNote('Recording your side of the call', 'recording');
+      return;
+    case 'recording.stopped':
+      // A call that goes on unrecorded must say so; a normal stop needs no words.
+      if (msg.reason !== 'call-ended') showNote(`Not recorded (${msg.reason})`, 'warning');
+      else if (isCurrent(msg.callId)) showNote('', '');
+      return;
+    case 'earnings.updated':
+      showNote(`Earned $${(msg.amountMicros / 1_000_000).toFixed(2)} (${msg.state})`, 'earned');
+      return;
     default:
-      // Unknown types (recording.started, earnings.updated, …) are ignored on purpose.
+      // Types added by later server versions are ignored on purpose.
       return;
   }
+}
+
+function showNote(text: string, kind: string): void {
+  ui.note.textContent = text;
+  ui.note.dataset.kind = kind;
+  ui.note.hidden = text === '';
 }
 
 function onServerError(msg: { code: string; message: string; ref?: string }): void {

@@ -49,6 +49,7 @@ async function call(direction: 'outbound' | 'inbound', token: string, number: st
     await dialer.waitState('active', 15_000);
     peer.start();
     const callId = (await dialer.callId())!;
+    await dialer.page.waitForSelector('#note[data-kind="recording"]', { timeout: 10_000 }); // the person is told
     await new Promise((r) => setTimeout(r, holdMs));
     assert.ok(peer.measure(440, 1000) > 20, 'the trunk hears the user');
     await dialer.hangup();
