@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { startWrtcRig, type WrtcRig } from '../helpers/wrtc-rig.js';
 import type { WrtcDialer } from '../helpers/wrtc-dialer.js';
 import type { TestService } from '../helpers/service.js';
@@ -107,7 +108,7 @@ for (const database of ['sqlite', 'postgres'] as const) {
 test('reconciliation: a provider duration 30 s longer than ours holds the call and does not pay the difference', async () => {
   const rig = await startWrtcRig(overrides);
   try {
-    const { dialer } = await rig.dialer('+15550001111');
+    const { dialer, userId } = await rig.dialer('+15550001111');
     const callId = await rig.call(dialer);
     await new Promise((r) => setTimeout(r, 2500));
     await rig.hangup(dialer, callId);
@@ -131,6 +132,19 @@ test('reconciliation: a provider duration 30 s longer than ours holds the call a
       body: JSON.stringify({ id: 'forged', type: 'call.completed', callRef: callId, durationSeconds: 1 }),
     });
     assert.equal(forged.status, 401);
+
+    // A reviewer releases it from the operator CLI; the earnings read model shows it.
+    const env = { ...process.env, MONOLOGUE_DATA_DIR: rig.service.config.dataDir, DATABASE_URL: rig.service.config.database.url };
+    const cli = (...args: string[]) => {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { env, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as Record<string, unknown>;
+    };
+    assert.deepEqual((cli('review', 'list').held as Array<{ callId: string }>).map((h) => h.callId), [callId]);
+    assert.equal((cli('review', 'release', callId).settlement as { state: string }).state, 'released');
+    const report = cli('earnings', '--user', userId) as { balance: { availableMicros: number }; calls: Array<{ callId: string; state: string }> };
+    assert.equal(report.balance.availableMicros, earned.amountMicros);
+    assert.deepEqual(report.calls.map((c) => [c.callId, c.state]), [[callId, 'released']]);
   } finally {
     await rig.close();
   }
