@@ -7,5 +7,4 @@ source scripts/system-deps.sh
 system_deps runtime
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run --silent build
-mkdir -p data
 exec node dist/src/cli.js serve "$@"

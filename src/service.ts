@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/load.js';
@@ -47,6 +48,7 @@ export interface Service {
 /** Open the data layer alone: the CLI's user and token commands need nothing more. */
 export async function openStore(config: Config): Promise<{ db: DatabaseHandle; vault: PhoneVault; users: Users; tokens: Tokens }> {
   const dataDir = resolve(config.dataDir);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const vault = createPhoneVault(loadOrCreateKey(config.secrets.phoneKeyFile || join(dataDir, 'keys', 'phone.key')));
   const db = await openDatabase(config.database.url || join(dataDir, 'monologue.db'));
   return { db, vault, users: createUsers(db.db, vault), tokens: createTokens(db.db) };

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
 import SQLite from 'better-sqlite3';
@@ -30,7 +30,11 @@ export async function openDatabase(target: string): Promise<DatabaseHandle> {
     pool.on('error', () => undefined);
     db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
   } else {
-    if (target !== ':memory:') mkdirSync(dirname(target), { recursive: true });
+    if (target !== ':memory:') {
+      mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
+      // Create it private: SQLite gives its -wal and -shm files the database file's mode.
+      closeSync(openSync(target, 'a', 0o600));
+    }
     const file = new SQLite(target);
     file.pragma('journal_mode = WAL');
     file.pragma('busy_timeout = 5000');
