@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/load.js';
@@ -86,7 +87,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
     }
     const media = createRtpengineRelay({ ng, trunkCodecs: config.media.trunkCodecs, log });
 
-    const catalog = createRecordingCatalog(store.db.db);
+    const catalog = createRecordingCatalog(store.db.db, config.nodeId || hostname());
     const interrupted = await catalog.markInterrupted();
     if (interrupted.length) log.warn({ recordings: interrupted }, 'recordings interrupted by the last stop are marked incomplete');
     const objects = openObjectStore(config);

@@ -10,6 +10,8 @@ const Codec = Type.Union([Type.Literal('PCMU'), Type.Literal('PCMA'), Type.Liter
 export const ConfigSchema = Type.Object(
   {
     dataDir: Type.String({ minLength: 1, description: 'folder for the SQLite file, keys and spool' }),
+    /** names this node in shared state (recordings it owns); empty: the host name. Unique per node. */
+    nodeId: Type.String({ maxLength: 64 }),
     log: Type.Object(
       { level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))) },
       { additionalProperties: false },

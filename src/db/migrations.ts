@@ -117,6 +117,11 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex('calls_provider_call_id').on('calls').column('provider_call_id').execute();
     },
   },
+  '0004_recording_node': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('recordings').addColumn('node_id', 'text').execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -89,6 +89,8 @@ export type RecordingState = 'recording' | 'complete' | 'incomplete' | 'failed';
 
 export interface RecordingsTable {
   id: string;
+  /** The Monologue node recording it: only that node may declare it interrupted. */
+  node_id: string | null;
   call_id: string;
   user_id: string;
   state: RecordingState;

@@ -24,7 +24,10 @@ export interface RecordingCatalog {
   create(r: { id: string; callId: string; userId: string; wrappedKey: string; kekId: string }): Promise<void>;
   chunkStored(id: string, chunkCount: number): Promise<void>;
   finish(id: string, r: { state: Exclude<RecordingState, 'recording'>; chunkCount: number; durationMs: number; talkMs: number; failure?: string }): Promise<void>;
-  /** At start: recordings left `recording` by a process that died are `incomplete`. Returns their ids. */
+  /**
+   * At start: this node's recordings left `recording` by a process that died are `incomplete`.
+   * Other nodes' live recordings are theirs to judge. Returns the ids.
+   */
   markInterrupted(): Promise<string[]>;
   /** Operator access (CLI): any recording by id. */
   get(id: string): Promise<RecordingRow | undefined>;
@@ -36,7 +39,7 @@ export interface RecordingCatalog {
   audit(entry: { actor: string; action: string; recordingId?: string; detail?: string }): Promise<void>;
 }
 
-export function createRecordingCatalog(db: Db): RecordingCatalog {
+export function createRecordingCatalog(db: Db, nodeId = 'local'): RecordingCatalog {
   const select = () => db.selectFrom('recordings').selectAll();
   const toRow = (r: Awaited<ReturnType<ReturnType<typeof select>['executeTakeFirstOrThrow']>>): RecordingRow => ({
     id: r.id,
@@ -58,6 +61,7 @@ export function createRecordingCatalog(db: Db): RecordingCatalog {
         .insertInto('recordings')
         .values({
           id: r.id,
+          node_id: nodeId,
           call_id: r.callId,
           user_id: r.userId,
           state: 'recording',
@@ -83,12 +87,13 @@ export function createRecordingCatalog(db: Db): RecordingCatalog {
         .execute();
     },
     async markInterrupted() {
-      const rows = await db.selectFrom('recordings').select('id').where('state', '=', 'recording').execute();
+      const rows = await db.selectFrom('recordings').select('id').where('state', '=', 'recording').where('node_id', '=', nodeId).execute();
       if (rows.length === 0) return [];
       await db
         .updateTable('recordings')
         .set({ state: 'incomplete', ended_at: Date.now(), failure: 'interrupted: the service stopped during the call' })
         .where('state', '=', 'recording')
+        .where('node_id', '=', nodeId)
         .execute();
       return rows.map((r) => r.id);
     },
