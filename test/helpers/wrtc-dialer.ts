@@ -99,7 +99,7 @@ export class WrtcDialer {
 
   /** Place a call; resolves once the server's answer is applied (`call.answered`). */
   async call(to: string, tone: ToneOptions = {}, timeoutMs = 15_000): Promise<WrtcCall> {
-    const peer = createPeer({ ...this.defaults, ...tone });
+    const peer = createTonePeer({ ...this.defaults, ...tone });
     const ref = `w${++refCounter}-${Date.now().toString(36)}`;
     let pending: PendingStart | undefined;
     try {
@@ -141,7 +141,7 @@ export class WrtcDialer {
   /** Answer an incoming call (its offer arrived with `call.incoming`). */
   async accept(callId: string, tone: ToneOptions = {}): Promise<WrtcCall> {
     const offer = this.takeIncoming(callId);
-    const peer = createPeer({ ...this.defaults, ...tone });
+    const peer = createTonePeer({ ...this.defaults, ...tone });
     try {
       await peer.pc.setRemoteDescription({ type: 'offer', sdp: offer.sdp });
       await peer.pc.setLocalDescription(await peer.pc.createAnswer());
@@ -302,8 +302,8 @@ export async function connectDirect({ freqA = 440, freqB = 1000, timeoutMs = 10_
   b: { pc: PeerConnection; meter: AudioMeter };
   close: () => void;
 }> {
-  const a = createPeer({ toneHz: freqA });
-  const b = createPeer({ toneHz: freqB });
+  const a = createTonePeer({ toneHz: freqA });
+  const b = createTonePeer({ toneHz: freqB });
   const close = (): void => {
     a.close();
     b.close();
@@ -408,7 +408,7 @@ interface AudioFrame {
   numberOfFrames?: number;
 }
 interface Wrtc {
-  RTCPeerConnection: new (config: { iceServers: unknown[] }) => PeerConnection;
+  RTCPeerConnection: new (config: PeerConfig) => PeerConnection;
   nonstandard: {
     RTCAudioSource: new () => { createTrack(): MediaTrack; onData(frame: AudioFrame): void };
     RTCAudioSink: new (track: MediaTrack) => { stop(): void; ondata: ((frame: Required<AudioFrame>) => void) | null };
@@ -421,7 +421,7 @@ process.once('beforeExit', (code) => process.exit(process.exitCode ?? code));
 const ICE_GATHERING_TIMEOUT_MS = 2000;
 let refCounter = 0;
 
-interface Peer {
+export interface Peer {
   pc: PeerConnection;
   meter: AudioMeter;
   close(): void;
@@ -439,14 +439,28 @@ interface PendingStart {
   resolve(call: LiveCall): void;
   reject(err: Error): void;
 }
-/** A pc sending a sine tone and metering what it receives; close() is idempotent. */
-function createPeer({ toneHz = 440, amplitude = 0.3 }: ToneOptions): Peer {
-  const pc = new wrtc.RTCPeerConnection({ iceServers: [] });
+export interface PeerConfig {
+  iceServers: unknown[];
+  bundlePolicy?: 'balanced' | 'max-bundle' | 'max-compat';
+  rtcpMuxPolicy?: 'require' | 'negotiate';
+}
+
+/**
+ * A libwebrtc peer sending a sine tone and metering what it receives (the last `meterSeconds`);
+ * close() is idempotent. The dialer below uses one per call; media tests drive one directly.
+ */
+export function createTonePeer({
+  toneHz = 440,
+  amplitude = 0.3,
+  meterSeconds = 2,
+  pc: config = { iceServers: [] },
+}: ToneOptions & { meterSeconds?: number; pc?: PeerConfig } = {}): Peer {
+  const pc = new wrtc.RTCPeerConnection(config);
   const source = new wrtc.nonstandard.RTCAudioSource();
   const track = source.createTrack();
   pc.addTrack(track);
   const stopTone = toneClock.add(source, toneFrames(toneHz, amplitude));
-  const meter = new AudioMeter();
+  const meter = new AudioMeter(meterSeconds);
   const sinks: Array<{ stop(): void }> = [];
   pc.ontrack = ({ track: remote }) => {
     if (remote.kind !== 'audio') return;
@@ -531,7 +545,8 @@ const toneClock = (() => {
   };
 })();
 
-async function gatheredSdp(pc: PeerConnection): Promise<string> {
+/** The local SDP once ICE gathering completed (or after 2 s): there is no trickle ICE. */
+export async function gatheredSdp(pc: PeerConnection): Promise<string> {
   if (pc.iceGatheringState !== 'complete') {
     await new Promise<void>((resolve) => {
       const timeout = setTimeout(resolve, ICE_GATHERING_TIMEOUT_MS);
@@ -548,7 +563,7 @@ async function gatheredSdp(pc: PeerConnection): Promise<string> {
   return sdp;
 }
 
-async function waitConnection(pc: PeerConnection, timeoutMs: number): Promise<void> {
+export async function waitConnection(pc: PeerConnection, timeoutMs: number): Promise<void> {
   if (pc.connectionState === 'connected') return;
   await withTimeout(
     new Promise<void>((resolve, reject) => {
