@@ -1,7 +1,8 @@
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, chmodSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, chmodSync } from 'node:fs';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { MonologueError } from '../errors.js';
+import { readKeyFile, writeFileDurably } from './key-file.js';
 
 /**
  * Key-encryption keys (KEKs) kept as local files (DESIGN §5): each recording's data key is stored
@@ -176,27 +177,15 @@ function currentKekId(dir: string): string {
 /** Reads one KEK: KEK_MISSING if the file is gone, KEK_UNAVAILABLE if it is exposed, unreadable or malformed. */
 function readKek(dir: string, kekId: string): Buffer {
   const path = kekPath(dir, kekId);
-  let raw: Buffer;
-  let mode: number;
+  let key: Buffer | undefined;
   try {
-    const fd = openSync(path, 'r');
-    try {
-      // Check the mode of the file actually opened, not of whatever the path names a moment later.
-      mode = fstatSync(fd).mode;
-      raw = readFileSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    key = readKeyFile(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new MonologueError('KEK_MISSING', `key-encryption key ${kekId} is not in ${dir} (retired or lost); keys it wrapped cannot be unwrapped unless ${path} is restored from backup`);
-    }
-    throw unavailable(dir, `cannot read ${path}: ${(err as Error).message}`, err);
+    throw unavailable(dir, (err as Error).message, err);
   }
-  if ((mode & 0o077) !== 0) throw unavailable(dir, `key file ${path} is readable by other users; run: chmod 600 ${path}`);
-  const key = Buffer.from(raw.toString('utf8').trim(), 'base64');
-  raw.fill(0);
-  if (key.length !== 32) throw unavailable(dir, `key file ${path} must hold 32 bytes in base64 (found ${key.length})`);
+  if (!key) {
+    throw new MonologueError('KEK_MISSING', `key-encryption key ${kekId} is not in ${dir} (retired or lost); keys it wrapped cannot be unwrapped unless ${path} is restored from backup`);
+  }
   return key;
 }
 
@@ -220,7 +209,7 @@ function createKek(dir: string): string {
     const kekId = `kek_${randomBytes(4).toString('hex')}`;
     const key = randomBytes(32);
     try {
-      writeDurably(kekPath(dir, kekId), `${key.toString('base64')}\n`, 'wx');
+      writeFileDurably(kekPath(dir, kekId), `${key.toString('base64')}\n`);
       return kekId;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 5) throw err;
@@ -233,20 +222,9 @@ function createKek(dir: string): string {
 /** Points `current` at `kekId` atomically (temporary file, fsync, rename). */
 function setCurrent(dir: string, kekId: string): void {
   const tmp = join(dir, `.${CURRENT}.${randomBytes(4).toString('hex')}`);
-  writeDurably(tmp, `${kekId}\n`, 'wx');
+  writeFileDurably(tmp, `${kekId}\n`);
   renameSync(tmp, join(dir, CURRENT));
   syncFolder(dir);
-}
-
-function writeDurably(path: string, text: string, flag: 'wx'): void {
-  const fd = openSync(path, flag, 0o600);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  chmodSync(path, 0o600);
 }
 
 function syncFolder(dir: string): void {
