@@ -4,7 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/system-deps.sh
-system_deps runtime
-[ -d node_modules ] || npm ci --no-audit --no-fund
-npm run --silent build
+prepare runtime
 exec node dist/src/cli.js serve "$@"

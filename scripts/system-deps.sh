@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Monologue needs when they are missing. Sourced by start.sh and test.sh.
-# Usage: system_deps runtime|test
+# Installs what Monologue needs when it is missing, then builds. Sourced by start.sh and test.sh.
+# Usage: prepare runtime|test
 set -euo pipefail
 
 apt_install() {
@@ -24,4 +24,11 @@ system_deps() {
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
   fi
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
+
+# System packages, npm dependencies (when node_modules is missing), then the build.
+prepare() {
+  system_deps "$1"
+  [ -d node_modules ] || npm ci --no-audit --no-fund
+  npm run --silent build
 }

@@ -4,9 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/system-deps.sh
-system_deps test
-[ -d node_modules ] || npm ci --no-audit --no-fund
-npm run --silent build
+prepare test
 
 pg_tmp=""
 cleanup() {

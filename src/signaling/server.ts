@@ -54,7 +54,7 @@ export function createSignaling(deps: { tokens: Tokens; switchboard: Switchboard
     const send = (msg: ServerMessage) => {
       if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
     };
-    const error = (code: string, message: string, ref?: string) => send({ type: 'error', code, message, ...(ref !== undefined && { ref }) });
+    const error = (code: string, message: string, ref?: string) => send(errorMessage(code, message, ref));
 
     const authTimer = setTimeout(() => {
       if (state.channel) return;
@@ -147,11 +147,15 @@ function channelFor(userId: string, send: (msg: ServerMessage) => void): DialerC
     answered: (callId, sdp) => send({ type: 'call.answered', callId, sdp }),
     incoming: (callId, from, sdp) => send({ type: 'call.incoming', callId, from, sdp }),
     ended: (callId, reason) => send({ type: 'call.ended', callId, reason }),
-    error: (code, message, ref) => send({ type: 'error', code, message, ...(ref !== undefined && { ref }) }),
+    error: (code, message, ref) => send(errorMessage(code, message, ref)),
     recordingStarted: (callId) => send({ type: 'recording.started', callId }),
     recordingStopped: (callId, reason) => send({ type: 'recording.stopped', callId, reason }),
     earningsUpdated: (callId, amountMicros, state) => send({ type: 'earnings.updated', callId, amountMicros, state }),
   };
+}
+
+function errorMessage(code: string, message: string, ref?: string): ServerMessage {
+  return { type: 'error', code, message, ...(ref !== undefined && { ref }) };
 }
 
 /** Token bucket of one second's worth; a client far over the limit is disconnected. */
