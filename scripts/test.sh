@@ -31,5 +31,31 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
 fi
 echo "monologue: PostgreSQL for tests at ${TEST_DATABASE_URL}" >&2
 
-mapfile -t files < <(find test -name '*.test.ts' | sort)
-node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+# `npm test -- --repeat N [FILE…]` runs the given test files (default: all) N times in a row and stops at
+# the first failing run: the way to prove that a test passes every time, not just once.
+repeat=1
+if [ "${1:-}" = --repeat ]; then
+  repeat="${2:?--repeat takes a count}"; shift 2
+  [[ "$repeat" =~ ^[1-9][0-9]*$ ]] || { echo "monologue: --repeat takes a whole number, got '$repeat'" >&2; exit 2; }
+fi
+if [ $# -gt 0 ]; then files=("$@"); else mapfile -t files < <(find test -name '*.test.ts' | sort); fi
+
+summary="$(mktemp)"
+passed=0; failed=0; status=0
+for run in $(seq 1 "$repeat"); do
+  [ "$repeat" -gt 1 ] && echo "monologue: run $run of $repeat" >&2
+  # spec for people; TAP into a file for the closing count that CI reads.
+  set +e
+  node --import tsx --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=tap --test-reporter-destination="$summary" "${files[@]}"
+  status=$?
+  set -e
+  p="$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$summary" | tail -1)"; f="$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$summary" | tail -1)"
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+  # A runner that died before counting still failed.
+  [ "$status" -ne 0 ] && [ "${f:-0}" -eq 0 ] && failed=$((failed + 1))
+  [ "$status" -eq 0 ] || break
+done
+rm -f "$summary"
+echo "$passed passed, $failed failed"
+exit "$status"

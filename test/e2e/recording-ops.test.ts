@@ -5,6 +5,7 @@ import type { WrtcDialer } from '../helpers/wrtc-dialer.js';
 import { startWrtcRig } from '../helpers/wrtc-rig.js';
 import { startS3Server } from '../helpers/s3.js';
 import { decryptAndDecode, waitForRecording } from '../helpers/recording.js';
+import { until } from '../helpers/until.js';
 import { objectKeys } from '../../src/recordings/catalog.js';
 import type { Config, DeepPartial } from '../../src/config/load.js';
 
@@ -33,7 +34,7 @@ test('the dialer hears recording.started and recording.stopped; the call record 
     await r.hangup(callId);
     const row = await waitForRecording(r.service, callId);
     assert.equal(row.state, 'complete');
-    for (let i = 0; i < 50 && kinds(r.dialer, callId).length < 2; i++) await new Promise((res) => setTimeout(res, 100));
+    await until('recording.started and recording.stopped at the dialer', () => kinds(r.dialer, callId).length >= 2, 5000);
     assert.deepEqual(kinds(r.dialer, callId), ['recording.started:', 'recording.stopped:call-ended']);
   } finally {
     await r.close();
@@ -67,12 +68,13 @@ test('S3: a 20 s storage outage mid-call loses nothing; every chunk arrives and 
   });
   try {
     const callId = await r.call();
-    await new Promise((res) => setTimeout(res, 3000));
+    const storedChunks = async () => (await r.service.objects.list('')).filter((k) => k.includes('chunk-')).length;
+    await until('a first chunk in S3', async () => (await storedChunks()) > 0, 15_000, 200);
     await s3.stop();
-    await new Promise((res) => setTimeout(res, 20_000));
-    assert.ok(r.service.spool.pending > 0, 'chunks wait in the spool while S3 is down');
+    // The outage lasts until ten chunks (2 s each: ~20 s of the call) wait in the spool.
+    await until('10 chunks waiting in the spool while S3 is down', () => r.service.spool.pending >= 10, 40_000, 200);
     await s3.start();
-    await new Promise((res) => setTimeout(res, 2000));
+    await until('the spool emptied into S3 while the call goes on', () => r.service.spool.pending === 0, 30_000, 200);
     await r.hangup(callId);
     const row = await waitForRecording(r.service, callId, 30_000);
     assert.equal(row.state, 'complete');

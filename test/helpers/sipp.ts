@@ -73,7 +73,7 @@ export interface SippResult {
 
 export interface SippRun {
   readonly process: ChildProcess;
-  /** Resolves shortly after spawn, once sipp had time to bind. */
+  /** Resolves once sipp holds its SIP port (rejects if it exits first). */
   readonly ready: Promise<void>;
   readonly done: Promise<SippResult>;
   kill(): void;
@@ -95,6 +95,9 @@ export function startSipp(o: SippOptions): SippRun {
     '-trace_stat', '-stf', join(dir, 'stats.csv'), '-fd', '1',
     '-timeout_error',
   );
+  // SIPP_TRACE=1 keeps every message sipp saw or sent, and its folder, for a post-mortem.
+  const trace = process.env.SIPP_TRACE === '1';
+  if (trace) args.push('-trace_msg', '-message_file', join(dir, 'messages.log'));
   if (o.rate !== undefined) args.push('-r', String(o.rate));
   if (o.limit !== undefined) args.push('-l', String(o.limit));
   if (o.service !== undefined) args.push('-s', o.service);
@@ -117,7 +120,8 @@ export function startSipp(o: SippOptions): SippRun {
       // sipp's final screen has the true totals; its CSV may miss calls finished after the last dump.
       const stats = screenStats(stdout) ?? readStats(dir);
       const errors = readIf(join(dir, 'errors.log'));
-      rmSync(dir, { recursive: true, force: true });
+      if (trace) process.stderr.write(`sipp: trace kept in ${dir}\n`);
+      else rmSync(dir, { recursive: true, force: true });
       resolvePromise({ code, signal, ...stats, errors, stdout, stderr });
     });
     child.on('error', (err) => {
@@ -125,7 +129,8 @@ export function startSipp(o: SippOptions): SippRun {
       resolvePromise({ code: -1, signal: null, successful: 0, failed: 0, errors: String(err), stdout, stderr });
     });
   });
-  const ready = new Promise<void>((r) => setTimeout(r, 300));
+  const ready = waitBound(o.port, (o.transport ?? 'u1').startsWith('t') ? 'tcp' : 'udp', child);
+  ready.catch(() => undefined); // UAC runs never await it; a failure still shows in `done`
   return {
     process: child,
     ready,
@@ -134,6 +139,29 @@ export function startSipp(o: SippOptions): SippRun {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     },
   };
+}
+
+/**
+ * sipp prints nothing when it has bound, so ask the kernel: wait until /proc/net lists the port as
+ * bound (UDP) or listening (TCP). Reading, not probing with a bind of our own, which could steal the
+ * port from sipp in the same instant.
+ */
+async function waitBound(port: number, transport: 'udp' | 'tcp', child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`sipp exited (${child.exitCode ?? child.signalCode}) before binding port ${port}`);
+    if (portBound(port, transport)) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`sipp did not bind port ${port} within 10 s`);
+}
+
+function portBound(port: number, transport: 'udp' | 'tcp'): boolean {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  return readIf(`/proc/net/${transport}`).split('\n').slice(1).some((line) => {
+    const [, local, , state] = line.trim().split(/\s+/);
+    return local?.endsWith(`:${hexPort}`) === true && (transport === 'udp' || state === '0A');
+  });
 }
 
 /** Run a scenario to the end. */
