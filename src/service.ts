@@ -8,6 +8,7 @@ import type { Logger } from './log.js';
 import { openDatabase, type DatabaseHandle } from './db/database.js';
 import { loadOrCreateKey } from './crypto/key-file.js';
 import { createPhoneVault, type PhoneVault } from './crypto/phone-vault.js';
+import { resealLegacyPhones } from './accounts/reseal-phones.js';
 import { createUsers, type Users } from './accounts/users.js';
 import { createTokens, type Tokens } from './accounts/tokens.js';
 import { createCallRecords, type CallRecords } from './calls/records.js';
@@ -52,6 +53,7 @@ export async function openStore(config: Config): Promise<{ db: DatabaseHandle; v
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const vault = createPhoneVault(loadOrCreateKey(config.secrets.phoneKeyFile || join(dataDir, 'keys', 'phone.key')));
   const db = await openDatabase(config.database.url || join(dataDir, 'monologue.db'));
+  await resealLegacyPhones(db.db, vault);
   return { db, vault, users: createUsers(db.db, vault), tokens: createTokens(db.db) };
 }
 

@@ -24,7 +24,7 @@ export interface Users {
 export function createUsers(db: Db, vault: PhoneVault): Users {
   const toUser = (row: { id: string; phone_cipher: string; enrolled: number; created_at: number; consent_version: string | null; consent_at: number | null }): User => ({
     id: row.id,
-    phone: vault.open(row.phone_cipher),
+    phone: vault.open(row.phone_cipher, row.id),
     enrolled: row.enrolled === 1,
     createdAt: Number(row.created_at),
     ...(row.consent_version !== null && { consent: { version: row.consent_version, at: Number(row.consent_at) } }),
@@ -47,7 +47,7 @@ export function createUsers(db: Db, vault: PhoneVault): Users {
         .values({
           id: user.id,
           phone_hash: hash,
-          phone_cipher: vault.seal(e164),
+          phone_cipher: vault.seal(e164, user.id),
           enrolled: enrolled ? 1 : 0,
           created_at: now,
           consent_version: consentVersion ?? null,

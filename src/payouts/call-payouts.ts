@@ -32,7 +32,7 @@ export function createCallPayouts(deps: {
     async settleCall({ callId, userId, talkMs }) {
       const call = await deps.db.selectFrom('calls').selectAll().where('id', '=', callId).where('user_id', '=', userId).executeTakeFirst();
       if (!call || call.answered_at === null || call.ended_at === null) return undefined;
-      const counterpart = deps.vault.open(call.counterpart_cipher);
+      const counterpart = deps.vault.open(call.counterpart_cipher, call.id);
       const other = await deps.users.byPhone(counterpart);
       const result = await deps.settler.settle({
         callId,
