@@ -4,19 +4,22 @@ import { loadConfig, type Config } from './config/load.js';
 import { createLogger } from './log.js';
 import { MonologueError, errorMessage } from './errors.js';
 import { openStore, startService } from './service.js';
-import { writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import { createRecordingCatalog } from './recordings/catalog.js';
 import { Archive } from './recordings/archive.js';
 import { kekDir, openObjectStore } from './recordings/storage-setup.js';
 import { openKeyring, retireKek, rotateKeyring } from './crypto/kek.js';
+import { atomicWrite, errno, FILE_MODE } from './storage/fs-util.js';
 import { createEarnings, createLedger, createSettler } from './payouts/index.js';
 
 const USAGE = `usage:
   monologue serve [--config FILE]
   monologue user create --phone +15550001111 [--enrolled] [--consent VERSION] [--config FILE]
   monologue user consent --user USER_ID (--version VERSION | --revoke) [--config FILE]
-  monologue recording decrypt RECORDING_ID --out FILE.opus [--config FILE]
+  monologue recording decrypt RECORDING_ID --out FILE.opus [--force] [--config FILE]
   monologue recording verify RECORDING_ID [--config FILE]
   monologue keys rotate [--config FILE]
   monologue keys retire KEK_ID [--config FILE]
@@ -40,6 +43,7 @@ async function main(argv: string[]): Promise<number> {
       version: { type: 'string' },
       revoke: { type: 'boolean', default: false },
       out: { type: 'string' },
+      force: { type: 'boolean', default: false },
       'ttl-hours': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -85,6 +89,7 @@ interface CliValues {
   session?: string;
   'ttl-hours'?: string;
   consent?: string;
+  force?: boolean;
   version?: string;
   revoke?: boolean;
   out?: string;
@@ -147,14 +152,33 @@ async function runRecordingCommand({ store, config, noun, verb, target, values }
   const archive = new Archive(catalog, openObjectStore(config), openKeyring(kekDir(config), { create: false }));
   if (noun === 'recording' && verb === 'decrypt') {
     const out = need(values.out, 'out');
+    if (!values.force && existsSync(out)) throw outputExists(out); // before decrypting: no wasted read in the audit log
     const audio = await archive.decrypt(id, actor);
-    writeFileSync(out, audio, { mode: 0o600 });
+    await writePlaintext(out, audio, values.force === true);
     return { recordingId: id, out, bytes: audio.length };
   }
   if (noun === 'recording' && verb === 'verify') {
     return { ...(await archive.verify(id, actor)) };
   }
   throw new MonologueError('USAGE', `unknown command "${[noun, verb].filter(Boolean).join(' ')}"\n${USAGE}`);
+}
+
+/**
+ * Decrypted audio is created owner-only (0600). An existing file is never written into, since it
+ * would keep its own, perhaps world-readable, mode: it is refused, or with --force replaced by a new
+ * 0600 file renamed over it.
+ */
+async function writePlaintext(out: string, audio: Buffer, force: boolean): Promise<void> {
+  if (force) return atomicWrite(dirname(resolve(out)), resolve(out), audio);
+  try {
+    await writeFile(out, audio, { flag: 'wx', mode: FILE_MODE });
+  } catch (err) {
+    throw errno(err) === 'EEXIST' ? outputExists(out) : err;
+  }
+}
+
+function outputExists(out: string): MonologueError {
+  return new MonologueError('OUTPUT_EXISTS', `${out} already exists; choose another --out, or pass --force to replace it`);
 }
 
 async function runStoreCommand({ store, config, noun, verb, target, values }: Command): Promise<Record<string, unknown>> {

@@ -28,12 +28,34 @@ export class Archive {
   ) {}
 
   async decrypt(id: string, actor: string): Promise<Buffer> {
-    const { row, plaintext } = await this.open(id);
-    await this.catalog.audit({ actor, action: 'recording.decrypt', recordingId: id, detail: `${row.chunkCount} chunks` });
-    return plaintext;
+    return this.audited(id, actor, 'recording.decrypt', async () => {
+      const { row, plaintext } = await this.open(id);
+      return { result: plaintext, detail: `${row.chunkCount} chunks` };
+    });
   }
 
   async verify(id: string, actor: string): Promise<VerifyReport> {
+    return this.audited(id, actor, 'recording.verify', async () => ({ result: await this.check(id), detail: 'ok' }));
+  }
+
+  /**
+   * Every attempt is in the audit log, failed ones too, with the error's code: probing recordings
+   * that do not open (wrong id, shredded, tampered) leaves a trace like reading them does.
+   */
+  private async audited<T>(id: string, actor: string, action: string, run: () => Promise<{ result: T; detail: string }>): Promise<T> {
+    let outcome: { result: T; detail: string };
+    try {
+      outcome = await run();
+    } catch (err) {
+      const code = err instanceof MonologueError ? err.code : 'FAILED';
+      await this.catalog.audit({ actor, action, recordingId: id, detail: `failed: ${code}` });
+      throw err;
+    }
+    await this.catalog.audit({ actor, action, recordingId: id, detail: outcome.detail });
+    return outcome.result;
+  }
+
+  private async check(id: string): Promise<VerifyReport> {
     const { row, plaintext, chunkBytes } = await this.open(id);
     if (row.state === 'complete') {
       const manifest = JSON.parse((await this.store.get(objectKeys.manifest(id))).toString('utf8')) as Manifest;
@@ -42,7 +64,6 @@ export class Archive {
         throw new MonologueError('MANIFEST_MISMATCH', `recording ${id}: the stored chunks do not match the manifest`);
       }
     }
-    await this.catalog.audit({ actor, action: 'recording.verify', recordingId: id, detail: 'ok' });
     return { recordingId: id, state: row.state, chunks: chunkBytes.length, complete: row.state === 'complete', bytes: plaintext.length };
   }
 

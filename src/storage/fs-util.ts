@@ -1,4 +1,4 @@
-/** Small filesystem helpers shared by the fs store and the spool (internal to src/storage). */
+/** Small filesystem helpers shared by the fs store, the spool and the CLI's decrypted output. */
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';

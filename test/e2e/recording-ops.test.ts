@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { WrtcDialer } from '../helpers/wrtc-dialer.js';
 import { startWrtcRig } from '../helpers/wrtc-rig.js';
 import { startS3Server } from '../helpers/s3.js';
@@ -129,8 +133,38 @@ test('KEK rotation: old and new recordings decrypt after "keys rotate"; the old 
       assert.equal(JSON.parse(verify.stdout).complete, true);
       assert.ok((await decryptAndDecode(r.service, id)).pcm.length > 48_000);
     }
-    const audit = await r.service.db.db.selectFrom('audit').select(['action', 'recording_id']).execute();
-    assert.ok(audit.some((a) => a.action === 'recording.verify' && a.recording_id === oldRow.id), 'reads are audited');
+
+    // Decrypted audio is created 0600, never written into an existing file unless --force replaces it.
+    const dir = mkdtempSync(join(tmpdir(), 'decrypt-'));
+    try {
+      const fresh = join(dir, 'fresh.opus');
+      assert.equal(cli('recording', 'decrypt', newRow.id, '--out', fresh).status, 0);
+      assert.equal(statSync(fresh).mode & 0o777, 0o600);
+      const existing = join(dir, 'existing.opus');
+      writeFileSync(existing, 'keep me', { mode: 0o644 });
+      const refused = cli('recording', 'decrypt', newRow.id, '--out', existing);
+      assert.equal(refused.status, 1);
+      assert.equal(JSON.parse(refused.stderr).code, 'OUTPUT_EXISTS');
+      assert.equal(readFileSync(existing, 'utf8'), 'keep me');
+      assert.equal(cli('recording', 'decrypt', newRow.id, '--out', existing, '--force').status, 0);
+      assert.equal(statSync(existing).mode & 0o777, 0o600, 'replaced by a new owner-only file');
+      assert.deepEqual(readFileSync(existing), readFileSync(fresh));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+
+    // Failed reads are audited with their code: an unknown id, and a tampered chunk.
+    assert.equal(JSON.parse(cli('recording', 'verify', 'rec_nosuchrecording').stderr).code, 'RECORDING_NOT_FOUND');
+    await r.service.objects.put(objectKeys.chunk(newRow.id, 1), randomBytes(200));
+    const tampered = cli('recording', 'verify', newRow.id);
+    assert.equal(tampered.status, 1);
+    const tamperCode = (JSON.parse(tampered.stderr) as { code: string }).code;
+
+    const audit = await r.service.db.db.selectFrom('audit').select(['action', 'recording_id', 'detail']).execute();
+    assert.ok(audit.some((a) => a.action === 'recording.verify' && a.recording_id === oldRow.id && a.detail === 'ok'), 'reads are audited');
+    assert.ok(audit.some((a) => a.action === 'recording.decrypt' && a.recording_id === newRow.id));
+    assert.ok(audit.some((a) => a.action === 'recording.verify' && a.recording_id === 'rec_nosuchrecording' && a.detail === 'failed: RECORDING_NOT_FOUND'));
+    assert.ok(audit.some((a) => a.action === 'recording.verify' && a.recording_id === newRow.id && a.detail === `failed: ${tamperCode}`), `tamper audited (${tamperCode})`);
     assert.ok(audit.some((a) => a.action === 'keys.rotate'));
   } finally {
     await r.close();
