@@ -8,6 +8,7 @@ import { createSocket } from 'node:dgram';
 import { startTestService } from '../helpers/service.js';
 import { startSipp, freePort } from '../helpers/sipp.js';
 import { WrtcDialer } from '../helpers/wrtc-dialer.js';
+import { until } from '../helpers/until.js';
 
 test('healthz, readyz, and a drain that refuses new calls and ends live ones with "shutdown"', async () => {
   const sippPort = await freePort();
@@ -34,9 +35,8 @@ test('healthz, readyz, and a drain that refuses new calls and ends live ones wit
     await dialer.waitConnected(call.callId);
 
     const closing = service.close();
-    await new Promise((r) => setTimeout(r, 200));
-    const draining = await fetch(`${base}/readyz`);
-    assert.equal(draining.status, 503);
+    let draining = await fetch(`${base}/readyz`);
+    await until('readyz says 503 while draining', async () => (draining = await fetch(`${base}/readyz`)).status === 503, 5000);
     assert.equal(((await draining.json()) as { checks: { accepting: boolean } }).checks.accepting, false);
     await assert.rejects(dialer.call('+15550003333'), /SHUTTING_DOWN/);
     assert.equal(service.switchboard.liveCalls, 1, 'the live call goes on while draining');
