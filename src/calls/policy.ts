@@ -120,14 +120,15 @@ export class DialingPolicy {
     return undefined;
   }
 
-  /** Answered time of these attempts; one still open counts up to now, and never past the maximum length. */
+  /** Answered time of these attempts; one still open counts up to now, but not past the maximum length. */
   private dialedMs(attempts: readonly AttemptTimes[], now: number): number {
     const maxMs = this.options.maxCallSeconds * 1000;
     let total = 0;
     for (const a of attempts) {
       if (a.answeredAt === null) continue;
-      // A call left open by a crash would otherwise count for the rest of the day.
-      total += Math.max(0, Math.min(a.endedAt ?? now, a.answeredAt + maxMs) - a.answeredAt);
+      // Open: live here or elsewhere, or left open by a crash, which would otherwise count all day.
+      const end = a.endedAt ?? Math.min(now, a.answeredAt + maxMs);
+      total += Math.max(0, end - a.answeredAt);
     }
     return total;
   }
