@@ -49,21 +49,9 @@ export class DialingPolicy {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Refuses destinations outside the allowed countries, under a denied prefix, or the caller's own number. */
+  /** See {@link destinationRefusal}. */
   destination(callee: string, ownNumber: string): Refusal | undefined {
-    const digits = callee.slice(1);
-    const allowed = this.options.allowedCountryCodes;
-    // E.164 country codes are prefix-free, so a plain prefix test names at most one country.
-    if (!allowed.some((cc) => digits.startsWith(cc))) {
-      const list = allowed.length ? allowed.map((cc) => `+${cc}`).join(', ') : 'none';
-      return refusal('DESTINATION_NOT_ALLOWED', `this service only dials numbers in country codes ${list}`);
-    }
-    const prefix = this.options.deniedPrefixes.find((p) => callee.startsWith(p));
-    if (prefix) {
-      return refusal('DESTINATION_NOT_ALLOWED', `numbers starting ${prefix} are not dialled (premium-rate, satellite or high-risk range)`);
-    }
-    if (callee === ownNumber) return refusal('DESTINATION_NOT_ALLOWED', 'you cannot call your own number');
-    return undefined;
+    return destinationRefusal(callee, ownNumber, this.options);
   }
 
   /**
@@ -132,6 +120,27 @@ export class DialingPolicy {
     }
     return total;
   }
+}
+
+/** Refuses destinations outside the allowed countries, under a denied prefix, or the caller's own number. */
+export function destinationRefusal(
+  callee: string,
+  ownNumber: string,
+  options: Pick<DialingPolicyOptions, 'allowedCountryCodes' | 'deniedPrefixes'>,
+): Refusal | undefined {
+  const digits = callee.slice(1);
+  const allowed = options.allowedCountryCodes;
+  // E.164 country codes are prefix-free, so a plain prefix test names at most one country.
+  if (!allowed.some((cc) => digits.startsWith(cc))) {
+    const list = allowed.length ? allowed.map((cc) => `+${cc}`).join(', ') : 'none';
+    return refusal('DESTINATION_NOT_ALLOWED', `this service only dials numbers in country codes ${list}`);
+  }
+  const prefix = options.deniedPrefixes.find((p) => callee.startsWith(p));
+  if (prefix) {
+    return refusal('DESTINATION_NOT_ALLOWED', `numbers starting ${prefix} are not dialled (premium-rate, satellite or high-risk range)`);
+  }
+  if (callee === ownNumber) return refusal('DESTINATION_NOT_ALLOWED', 'you cannot call your own number');
+  return undefined;
 }
 
 /** 00:00 UTC of the day holding `at`. */

@@ -129,8 +129,11 @@ export class Switchboard {
         this.log.info({ userId: user.id, code: admission.refusal.code }, 'call refused by a daily cap');
         return reject(admission.refusal.code, admission.refusal.message);
       }
-      // The socket may have gone (closed, or its token revoked) while we were waiting.
-      if (!this.dialers.get(user.id)?.includes(channel)) return;
+      // The socket may have gone (closed, or its token revoked) while we were waiting: nobody to call for.
+      if (!this.dialers.get(user.id)?.includes(channel)) {
+        this.log.info({ userId: user.id }, 'call start abandoned: its dialer disconnected meanwhile');
+        return;
+      }
       opened = this.open(channel, 'outbound', callee, user);
     } finally {
       // From here the Call holds the user's place itself (it counts until it closes).
