@@ -5,6 +5,7 @@ import { freePort } from '../helpers/sipp.js';
 import { signalClient, isError, webrtcOffer, type SignalClient } from '../helpers/signal-client.js';
 import { startSilentTrunk, type SilentTrunk } from '../helpers/silent-trunk.js';
 import type { ServerMessage } from '../../src/signaling/protocol.js';
+import { until } from '../helpers/until.js';
 
 /**
  * Limits that hold under concurrency: a burst of call.starts from one user over two sockets creates
@@ -73,7 +74,10 @@ for (const database of ['sqlite', 'postgres'] as const) {
         assert.equal(created.length, MAX_CALLS, JSON.stringify(answers.filter((m) => m.type === 'error' && m.code !== 'TOO_MANY_CALLS')));
         assert.equal(refused.length, BURST - MAX_CALLS);
         assert.equal(service.switchboard.refusedStarts.TOO_MANY_CALLS, BURST - MAX_CALLS);
-        assert.equal((await service.records.outboundSince(id, 0)).length, MAX_CALLS, 'one record per created call');
+        // call.created goes out as the record's insert starts; wait for the inserts, then count exactly.
+        const recorded = async () => (await service.records.outboundSince(id, 0)).length;
+        await until('the created calls are recorded', async () => (await recorded()) >= MAX_CALLS, 5000);
+        assert.equal(await recorded(), MAX_CALLS, 'one record per created call, none for refused ones');
         assert.equal(service.switchboard.liveCalls, MAX_CALLS);
         await hangUpAll(answers, sockets);
 

@@ -99,7 +99,9 @@ test('each denied class is refused DESTINATION_NOT_ALLOWED, counted, and never r
     assert.equal(invites.length, 1, `the trunk saw only the allowed call: ${JSON.stringify(invites)}`);
     assert.match(invites[0]!, /^INVITE sip:\+15550002222@/);
     assert.equal((service.switchboard.refusedStarts.DESTINATION_NOT_ALLOWED ?? 0) - refusedBefore, denied.length);
-    assert.equal((await service.records.outboundSince(id, 0)).length, 1, 'refused starts leave no call record');
+    const recorded = async () => (await service.records.outboundSince(id, 0)).length;
+    await until('the allowed call is recorded', async () => (await recorded()) >= 1, 5000);
+    assert.equal(await recorded(), 1, 'refused starts leave no call record');
 
     const callId = created.type === 'call.created' ? created.callId : '';
     c.send({ type: 'call.hangup', callId });
