@@ -5,7 +5,10 @@ import { createSocket, type Socket } from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { startSipp, freePort } from '../helpers/sipp.js';
-import { signalClient, isError, type SignalClient } from '../helpers/signal-client.js';
+import { signalClient, isError, webrtcOffer, type SignalClient } from '../helpers/signal-client.js';
+import { startSilentTrunk } from '../helpers/silent-trunk.js';
+import { until } from '../helpers/until.js';
+import type { ServerMessage } from '../../src/signaling/protocol.js';
 import { WrtcDialer } from '../helpers/wrtc-dialer.js';
 
 /**
@@ -137,24 +140,30 @@ describe('check interval of a minute (only the in-process path, the ring-time ch
   before(async () => (rig = await startRig(60_000)));
   after(async () => rig?.close());
 
-  test('a token revoked in process closes its socket at once (4001), and only that one', async (t) => {
-    const { older, newer } = await rig.user();
+  test('a token revoked in process closes its socket at once (4001) and ends its call; the other socket stays', async (t) => {
+    const { userId, older, newer } = await rig.user();
+    const trunk = await startSilentTrunk(rig.service.config.sip.trunk.port);
     const kept = await signalClient(rig.service.httpPort);
     const revoked = await signalClient(rig.service.httpPort);
     try {
       await kept.auth(older.token);
       await revoked.auth(newer.token);
+      revoked.send({ type: 'call.start', ref: 'r', to: '+15550002222', sdp: await webrtcOffer() });
+      const created = await revoked.next((m): m is Extract<ServerMessage, { type: 'call.created' }> => m.type === 'call.created');
       const start = Date.now();
       assert.equal(await rig.service.tokens.revoke(newer.sessionId), true);
       const closed = await closedWith4001(revoked, 'token revoked');
       assert.ok(closed.at - start < 1000, `closed ${closed.at - start} ms after revoke()`);
       t.diagnostic(`in-process revocation to close: ${closed.at - start} ms`);
+      await until('the revoked socket\'s call is over', () => rig.service.switchboard.liveCalls === 0, 5000);
+      await until('its record says why', async () => (await rig.service.records.get(userId, created.callId))?.endReason === 'dialer-disconnected', 5000);
       kept.send({ type: 'ping' });
       await kept.next((m) => m.type === 'pong');
       assert.equal(kept.ws.readyState, kept.ws.OPEN);
     } finally {
       kept.close();
       revoked.close();
+      await trunk.close();
     }
   });
 
