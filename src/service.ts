@@ -11,6 +11,7 @@ import { createPhoneVault, type PhoneVault } from './crypto/phone-vault.js';
 import { resealLegacyPhones } from './accounts/reseal-phones.js';
 import { createUsers, type Users } from './accounts/users.js';
 import { createTokens, type Tokens } from './accounts/tokens.js';
+import { createTokenWatch, type TokenWatch } from './accounts/token-watch.js';
 import { createCallRecords, type CallRecords } from './calls/records.js';
 import { Switchboard } from './calls/switchboard.js';
 import { createNgClient, createRtpengineProcess, createRtpengineRelay, type NgClient, type RtpengineProcess, type RtpengineRelay } from './media/index.js';
@@ -33,7 +34,9 @@ export interface Service {
   readonly httpPort: number;
   readonly db: DatabaseHandle;
   readonly users: Users;
+  /** Revoking through these closes the token's live sockets at once; other processes' revocations within accounts.tokenCheckIntervalMs. */
   readonly tokens: Tokens;
+  readonly tokenWatch: TokenWatch;
   readonly records: CallRecords;
   readonly switchboard: Switchboard;
   readonly media: RtpengineRelay;
@@ -132,7 +135,17 @@ export async function startService(config: Config, log: Logger): Promise<Service
     cleanup.push(() => sip.close());
     switchboard.trunk = sip.trunk;
 
-    const signaling: Signaling = createSignaling({ tokens: store.tokens, switchboard, log }, config.signaling);
+    const tokenWatch = createTokenWatch({ tokens: store.tokens, log }, { intervalMs: config.accounts.tokenCheckIntervalMs });
+    cleanup.push(() => tokenWatch.close());
+    const tokens: Tokens = {
+      ...store.tokens,
+      async revoke(sessionId) {
+        const revoked = await store.tokens.revoke(sessionId);
+        tokenWatch.revoked(sessionId);
+        return revoked;
+      },
+    };
+    const signaling: Signaling = createSignaling({ tokens, watch: tokenWatch, switchboard, log }, config.signaling);
 
     const root = packageRoot();
     const http = createHttp({
@@ -160,7 +173,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
       httpPort: port,
       db: store.db,
       users: store.users,
-      tokens: store.tokens,
+      tokens,
+      tokenWatch,
       records,
       switchboard,
       media,

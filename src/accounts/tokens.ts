@@ -11,16 +11,40 @@ export interface IssuedToken {
   expiresAt: number;
 }
 
+/** A live token's session: what a connection authenticated by it must be closed with. */
+export interface Session {
+  sessionId: string;
+  userId: string;
+  expiresAt: number;
+}
+
+/** Why a session no longer holds. A session that is gone (its user deleted) reads as revoked. */
+export type SessionEnd = 'revoked' | 'expired';
+
 export interface Tokens {
   issue(userId: string, ttlMs: number): Promise<IssuedToken>;
+  /** The session behind a live token, or undefined for unknown, expired or revoked ones. */
+  session(token: string): Promise<Session | undefined>;
   /** The user id behind a live token, or undefined for unknown, expired or revoked ones. */
   verify(token: string): Promise<string | undefined>;
   revoke(sessionId: string): Promise<boolean>;
+  /** Of these sessions, the ones that no longer hold now, and why: one primary-key query per 500 ids. */
+  ended(sessionIds: readonly string[]): Promise<Map<string, SessionEnd>>;
 }
 
 const TOKEN_PREFIX = 'mlt_';
 
 export function createTokens(db: Db, now: () => number = Date.now): Tokens {
+  const session = async (token: string): Promise<Session | undefined> => {
+    if (!token.startsWith(TOKEN_PREFIX) || token.length > 128) return undefined;
+    const row = await db
+      .selectFrom('sessions')
+      .select(['id', 'user_id', 'expires_at', 'revoked_at'])
+      .where('token_hash', '=', hashToken(token))
+      .executeTakeFirst();
+    if (!row || row.revoked_at !== null || Number(row.expires_at) <= now()) return undefined;
+    return { sessionId: row.id, userId: row.user_id, expiresAt: Number(row.expires_at) };
+  };
   return {
     async issue(userId, ttlMs) {
       const user = await db.selectFrom('users').select('id').where('id', '=', userId).executeTakeFirst();
@@ -33,19 +57,28 @@ export function createTokens(db: Db, now: () => number = Date.now): Tokens {
         .execute();
       return issued;
     },
+    session,
     async verify(token) {
-      if (!token.startsWith(TOKEN_PREFIX) || token.length > 128) return undefined;
-      const row = await db
-        .selectFrom('sessions')
-        .select(['user_id', 'expires_at', 'revoked_at'])
-        .where('token_hash', '=', hashToken(token))
-        .executeTakeFirst();
-      if (!row || row.revoked_at !== null || Number(row.expires_at) <= now()) return undefined;
-      return row.user_id;
+      return (await session(token))?.userId;
     },
     async revoke(sessionId) {
       const res = await db.updateTable('sessions').set({ revoked_at: now() }).where('id', '=', sessionId).where('revoked_at', 'is', null).executeTakeFirst();
       return Number(res.numUpdatedRows) > 0;
+    },
+    async ended(sessionIds) {
+      const out = new Map<string, SessionEnd>();
+      for (let i = 0; i < sessionIds.length; i += 500) {
+        const batch = sessionIds.slice(i, i + 500);
+        const rows = await db.selectFrom('sessions').select(['id', 'expires_at', 'revoked_at']).where('id', 'in', batch).execute();
+        const at = now();
+        const found = new Map(rows.map((r) => [r.id, r]));
+        for (const id of batch) {
+          const r = found.get(id);
+          if (!r || r.revoked_at !== null) out.set(id, 'revoked');
+          else if (Number(r.expires_at) <= at) out.set(id, 'expired');
+        }
+      }
+      return out;
     },
   };
 }

@@ -24,6 +24,9 @@ export class Call extends EventEmitter<{ close: [EndReason] }> {
   private stateValue: CallState = 'new';
   private endReason: EndReason | undefined;
   private ringTimer: NodeJS.Timeout | undefined;
+  private lengthTimer: NodeJS.Timeout | undefined;
+  private answeredAtValue: number | undefined;
+  private readonly maxLengthMs: number;
   /** Record writes go one after another so a late insert never overwrites a later update. */
   private writes: Promise<void>;
   private readonly records: CallRecords;
@@ -39,6 +42,8 @@ export class Call extends EventEmitter<{ close: [EndReason] }> {
     media: MediaSession;
     records: CallRecords;
     log: Logger;
+    /** An answered call ends `max-duration` after this long. */
+    maxLengthMs: number;
   }) {
     super();
     this.id = init.id;
@@ -48,6 +53,7 @@ export class Call extends EventEmitter<{ close: [EndReason] }> {
     this.channel = init.channel;
     this.media = init.media;
     this.records = init.records;
+    this.maxLengthMs = init.maxLengthMs;
     this.log = init.log.child({ callId: init.id, direction: init.direction });
     this.writes = this.records
       .create({ id: this.id, userId: this.userId, direction: this.direction, counterpart: init.counterpart, createdAt: Date.now() })
@@ -89,7 +95,26 @@ export class Call extends EventEmitter<{ close: [EndReason] }> {
     if (this.stateValue === 'answered' || this.closed) return;
     this.stateValue = 'answered';
     clearTimeout(this.ringTimer);
-    this.record({ answeredAt: Date.now() });
+    this.answeredAtValue = Date.now();
+    this.record({ answeredAt: this.answeredAtValue });
+    this.endBy(this.answeredAtValue + this.maxLengthMs);
+  }
+
+  /** Server clock at answer; undefined before. */
+  get answeredAt(): number | undefined {
+    return this.answeredAtValue;
+  }
+
+  /**
+   * End the answered call `max-duration` at `at` (server clock), replacing any earlier deadline but never
+   * later than its maximum length. The daily-minutes plan moves it as the user's other calls come and go.
+   */
+  endBy(at: number): void {
+    if (this.closed || this.answeredAtValue === undefined) return;
+    const deadline = Math.min(at, this.answeredAtValue + this.maxLengthMs);
+    clearTimeout(this.lengthTimer);
+    this.lengthTimer = setTimeout(() => this.close('max-duration'), Math.max(0, deadline - Date.now()));
+    this.lengthTimer.unref();
   }
 
   /** The call owns its recording from here on: closing the call finishes it. */
@@ -107,6 +132,7 @@ export class Call extends EventEmitter<{ close: [EndReason] }> {
     this.stateValue = 'ended';
     this.endReason = reason;
     clearTimeout(this.ringTimer);
+    clearTimeout(this.lengthTimer);
     this.outboundLeg?.end();
     if (this.inboundLeg) {
       if (wasAnswered) this.inboundLeg.end();

@@ -19,6 +19,7 @@ export type EndReason =
   | 'failed' // any other final failure
   | 'dialer-disconnected' // the user's WebSocket went away mid-call
   | 'media-failed' // rtpengine refused or did not answer
+  | 'max-duration' // the call reached calls.maxCallSeconds, or its owner's daily minutes ran out
   | 'shutdown'; // the service is draining
 
 /** Map a final SIP failure status to an end reason. */
@@ -133,6 +134,11 @@ export interface MediaSession {
 /** One connected dialer of one user. Sending to a closed channel is a no-op. */
 export interface DialerChannel {
   readonly userId: string;
+  /**
+   * Asks the token store now whether this dialer's token still holds (another process may have revoked
+   * it since the last check); a dialer whose token does not is disconnected and answers false.
+   */
+  authorised(): Promise<boolean>;
   created(ref: string, callId: string): void;
   ringing(callId: string): void;
   answered(callId: string, sdp: string): void;

@@ -35,6 +35,15 @@ export interface CallRecords {
   update(id: string, patch: CallRecordPatch): Promise<void>;
   /** Owner-scoped read: another user's id reads as missing. */
   get(userId: string, id: string): Promise<CallRecord | undefined>;
+  /** The user's outbound attempts created at or after `since`: what the daily caps count. */
+  outboundSince(userId: string, since: number): Promise<AttemptTimes[]>;
+}
+
+/** When an outbound attempt was answered and ended (null: not answered / still live or lost in a crash). */
+export interface AttemptTimes {
+  id: string;
+  answeredAt: number | null;
+  endedAt: number | null;
 }
 
 export function createCallRecords(db: Db, vault: PhoneVault): CallRecords {
@@ -71,6 +80,18 @@ export function createCallRecords(db: Db, vault: PhoneVault): CallRecords {
       };
       if (Object.keys(set).length === 0) return;
       await db.updateTable('calls').set(set).where('id', '=', id).execute();
+    },
+    async outboundSince(userId, since) {
+      // Served by the (user_id, created_at) index; a day holds at most calls.dailyMaxCallAttempts rows.
+      const rows = await db
+        .selectFrom('calls')
+        .select(['id', 'answered_at', 'ended_at'])
+        .where('user_id', '=', userId)
+        .where('created_at', '>=', since)
+        .where('direction', '=', 'outbound')
+        .execute();
+      const num = (v: number | null) => (v === null ? null : Number(v));
+      return rows.map((r) => ({ id: r.id, answeredAt: num(r.answered_at), endedAt: num(r.ended_at) }));
     },
     async get(userId, id) {
       const r = await db.selectFrom('calls').selectAll().where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();

@@ -8,6 +8,7 @@ import { MonologueError, errorMessage } from '../errors.js';
 import { newId } from '../ids.js';
 import { Call } from './call.js';
 import type { CallRecords } from './records.js';
+import { DialingPolicy, type DailyAdmission, type DialingPolicyOptions } from './policy.js';
 import {
   reasonForStatus,
   type DialerChannel,
@@ -20,7 +21,7 @@ import {
   type Trunk,
 } from './ports.js';
 
-export interface SwitchboardOptions {
+export interface SwitchboardOptions extends DialingPolicyOptions {
   ringTimeoutMs: number;
   maxCallsPerUser: number;
   drainMs: number;
@@ -47,7 +48,15 @@ export class Switchboard {
   private readonly calls = new Map<string, Call>();
   /** Per user, connected dialers in connection order: inbound calls ring the newest. */
   private readonly dialers = new Map<string, DialerChannel[]>();
+  /** Per user, outbound starts that hold a live-call slot but have no Call yet. */
+  private readonly pendingStarts = new Map<string, number>();
+  /** Refused `call.start`s by error code, since start (a later issue exports them as metrics). */
+  private readonly refusals = new Map<string, number>();
+  /** Per user, the newest daily-minutes plan: an older one finishing late must not undo it. */
+  private readonly plans = new Map<string, number>();
+  private planSeq = 0;
   private draining = false;
+  private readonly policy: DialingPolicy;
   private readonly log: Logger;
 
   constructor(
@@ -55,6 +64,7 @@ export class Switchboard {
     private readonly options: SwitchboardOptions,
   ) {
     this.log = deps.log.child({ mod: 'switchboard' });
+    this.policy = new DialingPolicy(deps.records, options);
   }
 
   set trunk(trunk: Trunk) {
@@ -63,6 +73,11 @@ export class Switchboard {
 
   get liveCalls(): number {
     return this.calls.size;
+  }
+
+  /** Refused `call.start`s so far, by error code (`DESTINATION_NOT_ALLOWED`, `DAILY_LIMIT`, `TOO_MANY_CALLS`, …). */
+  get refusedStarts(): Readonly<Record<string, number>> {
+    return Object.fromEntries(this.refusals);
   }
 
   /** Test and operations hook: the live call with this id. */
@@ -86,19 +101,47 @@ export class Switchboard {
   }
 
   async startCall(channel: DialerChannel, ref: string, to: string, sdp: string): Promise<void> {
-    const reject = (code: string, message: string) => channel.error(code, message, ref);
+    const reject = (code: string, message: string) => {
+      this.refusals.set(code, (this.refusals.get(code) ?? 0) + 1);
+      channel.error(code, message, ref);
+    };
     if (this.draining) return reject('SHUTTING_DOWN', 'the service is shutting down; try again in a moment');
     const trunk = this.deps.trunk;
     if (!trunk) return reject('NOT_READY', 'the SIP trunk is not ready yet; try again in a moment');
     const callee = normaliseE164(to);
     if (!callee) return reject('NUMBER_INVALID', 'the number must be E.164: + then country code and number, e.g. +15550001111');
-    if (this.liveCallsOf(channel.userId) >= this.options.maxCallsPerUser) {
-      return reject('TOO_MANY_CALLS', `at most ${this.options.maxCallsPerUser} calls at once; hang one up first`);
-    }
-    const user = await this.deps.users.byId(channel.userId);
-    if (!user) return reject('USER_NOT_FOUND', 'your account no longer exists; sign in again');
+    // The slot is taken before the first await, so concurrent starts cannot all see the same free one.
+    const releaseSlot = this.reserveSlot(channel.userId);
+    if (!releaseSlot) return reject('TOO_MANY_CALLS', `at most ${this.options.maxCallsPerUser} calls at once; hang one up first`);
 
-    const call = this.open(channel, 'outbound', callee, user);
+    let admission: DailyAdmission | undefined;
+    let opened: Call | undefined;
+    try {
+      const user = await this.deps.users.byId(channel.userId);
+      if (!user) return reject('USER_NOT_FOUND', 'your account no longer exists; sign in again');
+      const denied = this.policy.destination(callee, user.phone);
+      if (denied) {
+        this.log.info({ userId: user.id, to: maskPhone(callee), code: denied.code }, 'call refused by the dialing policy');
+        return reject(denied.code, denied.message);
+      }
+      admission = await this.policy.admit(user.id);
+      if (admission.refusal) {
+        this.log.info({ userId: user.id, code: admission.refusal.code }, 'call refused by a daily cap');
+        return reject(admission.refusal.code, admission.refusal.message);
+      }
+      // The socket may have gone (closed, or its token revoked) while we were waiting: nobody to call for.
+      if (!this.dialers.get(user.id)?.includes(channel)) {
+        this.log.info({ userId: user.id }, 'call start abandoned: its dialer disconnected meanwhile');
+        return;
+      }
+      opened = this.open(channel, 'outbound', callee, user);
+    } finally {
+      // From here the Call holds the user's place itself (it counts until it closes).
+      releaseSlot();
+      if (admission && opened) void opened.flushed().then(admission.done);
+      else admission?.done();
+    }
+    const call = opened;
     channel.created(ref, call.id);
     this.log.info({ callId: call.id, to: maskPhone(callee) }, 'outbound call');
 
@@ -112,7 +155,7 @@ export class Switchboard {
     if (call.closed) return; // hung up while rtpengine was answering
 
     try {
-      call.outboundLeg = this.dial(trunk, call, channel, { to: callee, from: user.phone, sdp: trunkSdp, callRef: call.id });
+      call.outboundLeg = this.dial(trunk, call, channel, { to: callee, from: call.owner.phone, sdp: trunkSdp, callRef: call.id });
     } catch (err) {
       this.log.error({ callId: call.id, err: errorMessage(err) }, 'trunk refused to dial');
       call.close('failed');
@@ -204,6 +247,7 @@ export class Switchboard {
         answered: (answerSdp) => {
           if (call.closed) return;
           call.markAnswered();
+          this.shareMinutes(call.userId);
           call.media.trunkAnswer(answerSdp).then(
             (dialerSdp) => {
               if (call.closed) return;
@@ -231,7 +275,7 @@ export class Switchboard {
       leg.reject(404);
       return undefined;
     }
-    const channel = this.dialers.get(user.id)?.at(-1);
+    const channel = await this.ringableDialer(user.id);
     const counterpart = normaliseE164(offer.from) ?? offer.from;
     if (!channel) {
       this.log.info({ userId: user.id }, 'inbound call while no dialer is connected');
@@ -321,10 +365,56 @@ export class Switchboard {
       media: this.deps.media.open(id),
       records: this.deps.records,
       log: this.log,
+      maxLengthMs: this.options.maxCallSeconds * 1000,
     });
     this.calls.set(id, call);
-    call.once('close', () => this.calls.delete(id));
+    call.once('close', () => {
+      this.calls.delete(id);
+      // The user's other live calls may now use what this one did not.
+      if (direction === 'outbound' && call.answeredAt !== undefined) this.shareMinutes(call.userId);
+    });
     return call;
+  }
+
+  /** Hold one of the user's live-call slots; the returned release is idempotent. Undefined when none is free. */
+  private reserveSlot(userId: string): (() => void) | undefined {
+    if (this.liveCallsOf(userId) >= this.options.maxCallsPerUser) return undefined;
+    this.pendingStarts.set(userId, (this.pendingStarts.get(userId) ?? 0) + 1);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      const left = (this.pendingStarts.get(userId) ?? 1) - 1;
+      if (left > 0) this.pendingStarts.set(userId, left);
+      else this.pendingStarts.delete(userId);
+    };
+  }
+
+  /** Re-plan when the user's live answered outbound calls must end so the day's minutes are not overrun. */
+  private shareMinutes(userId: string): void {
+    const live = [...this.calls.values()].filter((c) => c.userId === userId && c.direction === 'outbound' && !c.closed && c.answeredAt !== undefined);
+    if (!live.length) return;
+    const seq = ++this.planSeq;
+    this.plans.set(userId, seq);
+    this.policy.plan(userId, live.map((c) => ({ id: c.id, answeredAt: c.answeredAt! }))).then(
+      (deadlines) => {
+        if (this.plans.get(userId) !== seq) return;
+        this.plans.delete(userId);
+        for (const c of live) {
+          const at = deadlines.get(c.id);
+          if (at !== undefined) c.endBy(at);
+        }
+      },
+      (err: unknown) => this.log.warn({ userId, err: errorMessage(err) }, 'daily minutes plan failed; calls keep their maximum length'),
+    );
+  }
+
+  /** The newest dialer of the user whose token still holds now: a revoked token's socket never rings. */
+  private async ringableDialer(userId: string): Promise<DialerChannel | undefined> {
+    for (const channel of [...(this.dialers.get(userId) ?? [])].reverse()) {
+      if ((await channel.authorised()) && this.dialers.get(userId)?.includes(channel)) return channel;
+    }
+    return undefined;
   }
 
   private mediaFailure(call: Call, err: unknown, ref?: string): void {
@@ -341,7 +431,7 @@ export class Switchboard {
   }
 
   private liveCallsOf(userId: string): number {
-    let n = 0;
+    let n = this.pendingStarts.get(userId) ?? 0;
     for (const c of this.calls.values()) if (c.userId === userId && !c.closed) n++;
     return n;
   }

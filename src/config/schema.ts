@@ -78,8 +78,18 @@ export const ConfigSchema = Type.Object(
     calls: Type.Object(
       {
         ringTimeoutMs: Type.Integer({ minimum: 1000 }),
-        maxCallsPerUser: Type.Integer({ minimum: 1 }),
+        maxCallsPerUser: Type.Integer({ minimum: 1, description: 'live calls one user may have at once, at least 1' }),
         drainMs: Type.Integer({ minimum: 0 }),
+        /** the paid-dialing policy (DESIGN §4.9): refusals answer call.start and never reach the trunk */
+        allowedCountryCodes: Type.Array(Type.String({ pattern: '^[1-9][0-9]{0,2}$' }), {
+          description: 'E.164 country codes that may be dialled, digits without "+", e.g. ["1"]',
+        }),
+        deniedPrefixes: Type.Array(Type.String({ pattern: '^\\+[1-9][0-9]{0,14}$' }), {
+          description: 'E.164 prefixes that are never dialled, with "+", e.g. ["+1900"]',
+        }),
+        maxCallSeconds: Type.Integer({ minimum: 1, maximum: 86400, description: 'whole seconds an answered call may last before it ends max-duration, 1-86400' }),
+        dailyMaxCallAttempts: Type.Integer({ minimum: 0, description: 'outbound call attempts per user per UTC day, 0 or more' }),
+        dailyMaxMinutes: Type.Integer({ minimum: 0, description: 'answered outbound minutes per user per UTC day, 0 or more' }),
       },
       { additionalProperties: false },
     ),
@@ -88,11 +98,18 @@ export const ConfigSchema = Type.Object(
         maxMessageBytes: Type.Integer({ minimum: 1024 }),
         authTimeoutMs: Type.Integer({ minimum: 100 }),
         maxMessagesPerSecond: Type.Integer({ minimum: 1 }),
+        maxSocketsPerUser: Type.Integer({ minimum: 1, description: 'authenticated sockets one user may hold on this node, at least 1' }),
+        maxSocketsPerIp: Type.Integer({ minimum: 1, description: 'sockets (authenticated or not) from one source address, at least 1' }),
+        maxUnauthenticatedSocketsPerIp: Type.Integer({ minimum: 1, description: 'sockets not yet authenticated from one source address, at least 1' }),
       },
       { additionalProperties: false },
     ),
     accounts: Type.Object(
-      { tokenTtlHours: Type.Integer({ minimum: 1 }) },
+      {
+        tokenTtlHours: Type.Integer({ minimum: 1 }),
+        /** how often the live sockets' tokens are checked against the database (revocations by other processes) */
+        tokenCheckIntervalMs: Type.Integer({ minimum: 50, maximum: 60000, description: 'milliseconds, 50-60000' }),
+      },
       { additionalProperties: false },
     ),
     recording: Type.Object(

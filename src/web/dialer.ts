@@ -75,6 +75,7 @@ const REASON_LABELS: Record<string, string> = {
   failed: 'failed',
   'dialer-disconnected': 'connection lost',
   'media-failed': 'media failed',
+  'max-duration': 'maximum call length reached',
   shutdown: 'server shutting down',
 };
 
