@@ -3,7 +3,7 @@ import { maskPhone } from '../log.js';
 import type { User, Users } from '../accounts/users.js';
 import type { Recordings } from '../recordings/recordings.js';
 import type { CallPayouts } from '../payouts/call-payouts.js';
-import { normaliseE164 } from '../phone-number.js';
+import { callerId, normaliseE164 } from '../phone-number.js';
 import { MonologueError, errorMessage } from '../errors.js';
 import { newId } from '../ids.js';
 import { Call } from './call.js';
@@ -47,6 +47,8 @@ export class Switchboard {
   private readonly calls = new Map<string, Call>();
   /** Per user, connected dialers in connection order: inbound calls ring the newest. */
   private readonly dialers = new Map<string, DialerChannel[]>();
+  /** Inbound calls the person accepted, waiting for the media answer or the trunk's ACK. */
+  private readonly accepting = new WeakSet<Call>();
   private draining = false;
   private readonly log: Logger;
 
@@ -132,6 +134,13 @@ export class Switchboard {
         cancelledEarly = true;
         call?.close('cancelled', 487);
       },
+      // Answered on the trunk's ACK, not on our 200: a 200 nobody confirms never records or pays.
+      confirmed: () => {
+        if (!call || call.closed) return;
+        call.markAnswered();
+        this.record(call);
+      },
+      unconfirmed: () => call?.close('failed'),
       ended: () => call?.close('remote-hangup'),
     };
   };
@@ -139,16 +148,17 @@ export class Switchboard {
   accept(channel: DialerChannel, callId: string, sdp: string): void {
     const call = this.owned(channel, callId);
     if (!call) return channel.error('CALL_NOT_FOUND', 'no such call on this connection');
-    if (call.direction !== 'inbound' || call.state !== 'ringing') {
+    if (call.direction !== 'inbound' || call.state !== 'ringing' || this.accepting.has(call)) {
       return channel.error('CALL_STATE', 'this call is not waiting to be answered');
     }
+    this.accepting.add(call);
     const leg = call.inboundLeg;
     call.media.dialerAnswer(sdp).then(
       (trunkSdp) => {
         if (call.closed || !leg) return;
         leg.answer(trunkSdp);
-        call.markAnswered();
-        this.record(call);
+        // The person has answered; what is left is the trunk's ACK, which Timer H bounds.
+        call.stopRingTimer();
       },
       (err: unknown) => this.mediaFailure(call, err),
     );
@@ -232,7 +242,7 @@ export class Switchboard {
       return undefined;
     }
     const channel = this.dialers.get(user.id)?.at(-1);
-    const counterpart = normaliseE164(offer.from) ?? offer.from;
+    const counterpart = callerId(offer.from);
     if (!channel) {
       this.log.info({ userId: user.id }, 'inbound call while no dialer is connected');
       leg.reject(480);
