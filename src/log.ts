@@ -1,4 +1,4 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
@@ -12,8 +12,10 @@ const REDACT = [
   'req.headers.authorization', 'req.headers.cookie',
 ];
 
-export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info'): Logger {
-  return pino({ level, redact: { paths: REDACT, censor: '[redacted]' }, base: { svc: 'monologue' } });
+/** `destination`: where lines go instead of stdout (tests that read the service's own log). */
+export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', destination?: DestinationStream): Logger {
+  const options = { level, redact: { paths: REDACT, censor: '[redacted]' }, base: { svc: 'monologue' } };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** Show at most the last two digits of a phone number (DESIGN §4 item 5). */
