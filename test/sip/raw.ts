@@ -105,6 +105,8 @@ export function header(m: string, name: string): string | undefined {
 export interface RawDialog {
   /** Our endpoint's port (on 127.0.0.1). */
   port: number;
+  /** The dialled number; default +15550001111. */
+  callee?: string;
   callId: string;
   fromTag: string;
   /** Where the peer says it is (Via); the requests really come from the socket that sends them. */
@@ -116,14 +118,14 @@ export interface RawDialog {
 let rawSeq = 0;
 
 /** An INVITE from `d.via` with an SDP offer; `contact` and extra header lines as given. */
-export function rawInvite(d: RawDialog, o: { contact?: string; from?: string; headers?: string[]; branch?: string } = {}): string {
+export function rawInvite(d: RawDialog, o: { contact?: string; from?: string; headers?: string[]; branch?: string; rtpPort?: number } = {}): string {
   rawSeq += 1;
-  const body = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n';
+  const body = `v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${o.rtpPort ?? 7000} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n`;
   return [
-    `INVITE sip:+15550001111@127.0.0.1:${d.port} SIP/2.0`,
+    `INVITE sip:${d.callee ?? '+15550001111'}@127.0.0.1:${d.port} SIP/2.0`,
     `Via: SIP/2.0/UDP ${d.via.host}:${d.via.port};branch=${o.branch ?? `z9hG4bKinv${rawSeq}${Date.now()}`}`,
     `From: ${o.from ?? '<sip:+15550002222@127.0.0.1>'};tag=${d.fromTag}`,
-    `To: <sip:+15550001111@127.0.0.1>`,
+    `To: <sip:${d.callee ?? '+15550001111'}@127.0.0.1>`,
     `Call-ID: ${d.callId}`,
     'CSeq: 1 INVITE',
     `Contact: ${o.contact ?? `<sip:trunk@${d.via.host}:${d.via.port}>`}`,
