@@ -104,6 +104,12 @@ test(`${CALLS} inbound calls under 10% SIP loss all complete`, { timeout: 300_00
     assert.equal(result.successful, CALLS, `sipp: ${sippProblems(result.errors)}`);
     assert.equal(result.failed, 0);
     assert.deepEqual(Object.fromEntries(reasons), { 'remote-hangup': CALLS });
+    // Answered means ACKed: a lost ACK is recovered by our retransmitted 200 (sipp ACKs again), so
+    // nearly every call counts as answered; only one whose BYE beats every re-ACK does not.
+    const rows = await service.db.db.selectFrom('calls').select(['answered_at', 'end_reason']).where('user_id', '=', user.id).execute();
+    const answered = rows.filter((r) => r.answered_at !== null).length;
+    assert.equal(rows.length, CALLS);
+    assert.ok(answered >= CALLS * 0.9, `${answered} of ${CALLS} inbound calls answered (ACKed)`);
   } finally {
     dialer.close();
   }
