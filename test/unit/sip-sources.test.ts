@@ -13,6 +13,18 @@ test('allowed sources: single addresses and CIDR ranges, IPv4 and IPv6, IPv4-map
   }
 });
 
+test('allowed sources: verdicts stay right when asked again and through a flood of distinct addresses', () => {
+  const s = new AllowedSources(['10.0.0.0/16']);
+  for (let i = 0; i < 5000; i++) {
+    const inside = `10.0.${i % 256}.${(i >> 8) % 256}`;
+    const outside = `10.1.${i % 256}.${(i >> 8) % 256}`;
+    assert.equal(s.has(inside), true, inside);
+    assert.equal(s.has(outside), false, outside);
+    assert.equal(s.has('10.0.0.1'), true);
+    assert.equal(s.has('10.1.0.1'), false);
+  }
+});
+
 test('allowed sources: an entry that is neither an address nor a range is refused with CONFIG_INVALID naming it', () => {
   for (const bad of ['trunk.example.com', '10.0.0.0/33', '10.0.0.0/', '10.0.0/8', '2001:db8::/129', '1.2.3.4/8/8', '10.0.0.0/-1', '*']) {
     assert.throws(() => new AllowedSources(['127.0.0.1', bad]), (err: unknown) => {
