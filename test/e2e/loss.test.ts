@@ -70,7 +70,7 @@ test(`${CALLS} outbound calls under 10% SIP loss all complete`, { timeout: 300_0
   await assertNothingLeft();
 });
 
-test(`${CALLS} inbound calls under 10% SIP loss all complete`, { timeout: 300_000 }, async () => {
+test(`${CALLS} inbound calls under 10% SIP loss all complete`, { timeout: 300_000 }, async (t) => {
   const user = await service.addUser('+15550001111');
   const dialer = new WrtcDialer(`ws://127.0.0.1:${service.httpPort}/v1/signal`, user.token);
   const reasons = new Map<string, number>();
@@ -109,6 +109,7 @@ test(`${CALLS} inbound calls under 10% SIP loss all complete`, { timeout: 300_00
     const rows = await service.db.db.selectFrom('calls').select(['answered_at', 'end_reason']).where('user_id', '=', user.id).execute();
     const answered = rows.filter((r) => r.answered_at !== null).length;
     assert.equal(rows.length, CALLS);
+    t.diagnostic(`${answered} of ${CALLS} inbound calls answered (ACKed) under loss`);
     assert.ok(answered >= CALLS * 0.9, `${answered} of ${CALLS} inbound calls answered (ACKed)`);
   } finally {
     dialer.close();
