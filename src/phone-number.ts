@@ -10,3 +10,11 @@ export function normaliseE164(input: string): string | undefined {
   const compact = input.replace(/[\s\-().]/g, '');
   return isE164(compact) ? compact : undefined;
 }
+
+/** How a caller without a valid number is shown and stored. */
+export const ANONYMOUS = 'anonymous';
+
+/** A presented caller as the dialer, the call record and the payout rules may see it: E.164 or `anonymous`. */
+export function callerId(presented: string): string {
+  return isE164(presented) ? presented : ANONYMOUS;
+}

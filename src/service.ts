@@ -128,6 +128,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
           allowedSources: config.sip.trunk.allowedSources,
         },
         inviteTimeoutMs: config.sip.inviteTimeoutMs,
+        tcpLimits: { maxConnectionsPerSource: config.sip.tcpMaxConnectionsPerSource, idleTimeoutMs: config.sip.tcpIdleTimeoutMs },
       },
       log,
       switchboard.incoming,

@@ -90,7 +90,12 @@ export class Call extends EventEmitter<{ close: [EndReason] }> {
     }
   }
 
-  /** Server clock at SIP answer: the start of billable time. */
+  /** Inbound: the person answered and only the trunk's ACK is outstanding, so no ring timeout. */
+  stopRingTimer(): void {
+    clearTimeout(this.ringTimer);
+  }
+
+  /** Server clock at SIP answer (inbound: the trunk's ACK): the start of billable time. */
   markAnswered(): void {
     if (this.stateValue === 'answered' || this.closed) return;
     this.stateValue = 'answered';

@@ -72,7 +72,7 @@ export interface Trunk {
 
 export interface InboundOffer {
   readonly sipCallId: string;
-  /** Caller as the trunk presented it (E.164 when parseable, else the raw user part). */
+  /** Caller: E.164, or `anonymous` when the trunk presented anything else. */
   readonly from: string;
   /** The dialled number, E.164 when parseable. */
   readonly to: string;
@@ -83,9 +83,9 @@ export interface InboundOffer {
 /** Our side of an inbound INVITE. Every method is idempotent and safe after the call ended. */
 export interface InboundLeg {
   ringing(): void;
-  /** 200 OK with our SDP, retransmitted until ACK. */
+  /** 200 OK with our SDP, retransmitted until ACK (then the listener's `confirmed`). */
   answer(sdp: string): void;
-  /** Final non-2xx before answer. */
+  /** Final non-2xx before answer; once our 200 is out, a BYE after its ACK instead. */
   reject(status: number): void;
   /** BYE after answer (or 487/480-style reject before it). */
   end(): void;
@@ -94,7 +94,11 @@ export interface InboundLeg {
 export interface InboundListener {
   /** The trunk sent CANCEL before we answered (we already replied 487). */
   cancelled(): void;
-  /** The trunk sent BYE after answer, or never ACKed our 200. */
+  /** The trunk ACKed our 200: only now is the call answered (timestamps, recording, pay). */
+  confirmed(): void;
+  /** Our 200 was never ACKed (Timer H, 64*T1); we sent BYE. The call never counted as answered. */
+  unconfirmed(): void;
+  /** The trunk sent BYE. */
   ended(): void;
 }
 

@@ -3,7 +3,7 @@ import { maskPhone } from '../log.js';
 import type { User, Users } from '../accounts/users.js';
 import type { Recordings } from '../recordings/recordings.js';
 import type { CallPayouts } from '../payouts/call-payouts.js';
-import { normaliseE164 } from '../phone-number.js';
+import { callerId, normaliseE164 } from '../phone-number.js';
 import { MonologueError, errorMessage } from '../errors.js';
 import { newId } from '../ids.js';
 import { Call } from './call.js';
@@ -55,6 +55,8 @@ export class Switchboard {
   /** Per user, the newest daily-minutes plan: an older one finishing late must not undo it. */
   private readonly plans = new Map<string, number>();
   private planSeq = 0;
+  /** Inbound calls the person accepted, waiting for the media answer or the trunk's ACK. */
+  private readonly accepting = new WeakSet<Call>();
   private draining = false;
   private readonly policy: DialingPolicy;
   private readonly log: Logger;
@@ -175,6 +177,13 @@ export class Switchboard {
         cancelledEarly = true;
         call?.close('cancelled', 487);
       },
+      // Answered on the trunk's ACK, not on our 200: a 200 nobody confirms never records or pays.
+      confirmed: () => {
+        if (!call || call.closed) return;
+        call.markAnswered();
+        this.record(call);
+      },
+      unconfirmed: () => call?.close('failed'),
       ended: () => call?.close('remote-hangup'),
     };
   };
@@ -182,16 +191,17 @@ export class Switchboard {
   accept(channel: DialerChannel, callId: string, sdp: string): void {
     const call = this.owned(channel, callId);
     if (!call) return channel.error('CALL_NOT_FOUND', 'no such call on this connection');
-    if (call.direction !== 'inbound' || call.state !== 'ringing') {
+    if (call.direction !== 'inbound' || call.state !== 'ringing' || this.accepting.has(call)) {
       return channel.error('CALL_STATE', 'this call is not waiting to be answered');
     }
+    this.accepting.add(call);
     const leg = call.inboundLeg;
     call.media.dialerAnswer(sdp).then(
       (trunkSdp) => {
         if (call.closed || !leg) return;
         leg.answer(trunkSdp);
-        call.markAnswered();
-        this.record(call);
+        // The person has answered; what is left is the trunk's ACK, which Timer H bounds.
+        call.stopRingTimer();
       },
       (err: unknown) => this.mediaFailure(call, err),
     );
@@ -276,7 +286,7 @@ export class Switchboard {
       return undefined;
     }
     const channel = await this.ringableDialer(user.id);
-    const counterpart = normaliseE164(offer.from) ?? offer.from;
+    const counterpart = callerId(offer.from);
     if (!channel) {
       this.log.info({ userId: user.id }, 'inbound call while no dialer is connected');
       leg.reject(480);

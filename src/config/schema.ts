@@ -41,6 +41,10 @@ export const ConfigSchema = Type.Object(
         tcp: Type.Boolean(),
         publicAddress: Type.String(),
         inviteTimeoutMs: Type.Integer({ minimum: 1000 }),
+        /** inbound TCP connections one source IP may hold open; more are closed at once */
+        tcpMaxConnectionsPerSource: Type.Integer({ minimum: 1, description: 'an integer, at least 1' }),
+        /** an inbound TCP connection without traffic or a transaction this long is closed */
+        tcpIdleTimeoutMs: Type.Integer({ minimum: 1000, description: 'milliseconds, at least 1000' }),
         trunk: Type.Object(
           {
             host: Address,
@@ -49,7 +53,8 @@ export const ConfigSchema = Type.Object(
             username: Type.String(),
             password: Type.String(),
             domain: Type.String(),
-            allowedSources: Type.Array(Type.String({ minLength: 1 }), { description: 'list of IP addresses' }),
+            /** the only sources whose requests we answer (others get nothing); the trunk host, if an IP, is always allowed */
+            allowedSources: Type.Array(Type.String({ minLength: 1 }), { description: 'list of IP addresses and CIDR ranges (IPv4, IPv6)' }),
           },
           { additionalProperties: false },
         ),

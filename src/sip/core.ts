@@ -7,6 +7,8 @@ export interface SipCore {
   readonly sip: SipModule;
   readonly stack: SipStack;
   readonly log: Logger;
+  /** Whether an address or URI host is an allowed source (where our in-dialog requests may go). */
+  trusted(host: string): boolean;
   /** Our Contact URI for a transport. */
   contact(transport: Transport): string;
   addDialog(key: string, owner: DialogOwner): void;

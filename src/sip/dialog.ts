@@ -10,6 +10,8 @@ export type Transport = 'udp' | 'tcp';
 
 /** What a dialog's owner does with the in-dialog requests that reach it. */
 export interface DialogOwner {
+  /** The IP its peer's in-dialog requests must come from; undefined: any allowed source. */
+  readonly peer: string | undefined;
   onAck(rq: SipRequest): void;
   onBye(rq: SipRequest): void;
   onReinvite(rq: SipRequest): void;
@@ -25,6 +27,16 @@ export function keyOfIncoming(rq: SipRequest): string | undefined {
   const local = tagOf(rq.headers.to);
   const remote = tagOf(rq.headers.from);
   return callId && local && remote ? dialogKey(callId, local, remote) : undefined;
+}
+
+/**
+ * Where our in-dialog requests may go. The remote target (Contact) and Record-Route come from the
+ * peer's message, so they could name any host; our requests go there only when the first hop is a
+ * trusted host, else to `fallback` (the INVITE's source, or the configured trunk) without a route set.
+ */
+export interface TargetPolicy {
+  trusted(host: string): boolean;
+  fallback: string;
 }
 
 export class Dialog {
@@ -44,28 +56,32 @@ export class Dialog {
     readonly routeSet: RouteEntry[],
     readonly transport: Transport,
     private readonly contact: string,
+    /** The peer's own target or route set was not trusted: we send to the policy's fallback instead. */
+    readonly confined: boolean,
   ) {
     this.localSeq = localSeq;
     this.key = dialogKey(callId, tagOf(local) ?? '', tagOf(remote) ?? '');
   }
 
   /** UAC side: from our INVITE and the 2xx that answered it. */
-  static fromResponse(sip: SipModule, stack: SipStack, invite: SipRequest, rs: SipResponse, transport: Transport, contact: string, fallbackTarget: string): Dialog {
+  static fromResponse(sip: SipModule, stack: SipStack, invite: SipRequest, rs: SipResponse, transport: Transport, contact: string, policy: TargetPolicy): Dialog {
     const h = rs.headers;
     const rr = Array.isArray(h['record-route']) ? [...h['record-route']].reverse() : [];
+    const next = confine(sip, contactUri(h.contact), rr, policy);
     return new Dialog(
       sip, stack, String(invite.headers['call-id']), cloneNameAddr(invite.headers.from!), cloneNameAddr(h.to!),
-      invite.headers.cseq!.seq, contactUri(h.contact) ?? fallbackTarget, rr, transport, contact,
+      invite.headers.cseq!.seq, next.target, next.routeSet, transport, contact, next.confined,
     );
   }
 
   /** UAS side: from the INVITE we answer and the tag we gave it. */
-  static fromRequest(sip: SipModule, stack: SipStack, invite: SipRequest, localTag: string, transport: Transport, contact: string, fallbackTarget: string): Dialog {
+  static fromRequest(sip: SipModule, stack: SipStack, invite: SipRequest, localTag: string, transport: Transport, contact: string, policy: TargetPolicy): Dialog {
     const h = invite.headers;
     const rr = Array.isArray(h['record-route']) ? [...h['record-route']] : [];
+    const next = confine(sip, contactUri(h.contact), rr, policy);
     return new Dialog(
       sip, stack, String(h['call-id']), cloneNameAddr(h.to!, localTag), cloneNameAddr(h.from!),
-      1, contactUri(h.contact) ?? fallbackTarget, rr, transport, contact,
+      1, next.target, next.routeSet, transport, contact, next.confined,
     );
   }
 
@@ -103,7 +119,15 @@ export class Dialog {
   }
 }
 
-function contactUri(contact: NameAddr[] | '*' | undefined): string | undefined {
+function confine(sip: SipModule, target: string | undefined, routeSet: RouteEntry[], policy: TargetPolicy): { target: string; routeSet: RouteEntry[]; confined: boolean } {
+  const first = routeSet[0]?.uri ?? target;
+  const host = first === undefined ? undefined : typeof first === 'string' ? sip.parseUri(first)?.host : first.host;
+  if (host !== undefined && policy.trusted(host)) return { target: target ?? policy.fallback, routeSet, confined: false };
+  return { target: policy.fallback, routeSet: [], confined: true };
+}
+
+/** The first Contact's URI, if the message has one. */
+export function contactUri(contact: NameAddr[] | '*' | undefined): string | undefined {
   if (!Array.isArray(contact)) return undefined;
   const uri = contact[0]?.uri;
   return uri && uri.length > 0 ? uri : undefined;

@@ -5,9 +5,14 @@
  * Bad input never escapes: every callback is guarded, datagrams are checked before parsing,
  * answerable bad requests get a 4xx/5xx, the rest is dropped, and logs carry no phone numbers,
  * SDP or credentials.
+ *
+ * Trust: requests are taken only from the allowed sources (and the trunk's own IP); anything else,
+ * OPTIONS included, gets no answer at all (no reflection), only a count and a rate-limited log line
+ * (refusals.ts). In-dialog requests must come from the dialog's peer. TCP connections are accepted
+ * only from allowed sources, capped per source IP and closed when idle.
  */
 import type { Socket as UdpSocket } from 'node:dgram';
-import type { Server, Socket } from 'node:net';
+import { isIP, type Server, type Socket } from 'node:net';
 import type { IncomingCallHandler, OutboundLeg, OutboundListener, OutboundRequest, Trunk } from '../calls/ports.js';
 import type { TrunkTarget } from './outbound.js';
 import { MonologueError } from '../errors.js';
@@ -15,8 +20,11 @@ import { maskPhone, type Logger } from '../log.js';
 import { guarded, type SipCore } from './core.js';
 import { keyOfIncoming, type DialogOwner, type Transport } from './dialog.js';
 import { InboundCall } from './inbound.js';
-import { ALLOW, canAnswer, checkDatagram, makeResponse, MAX_MESSAGE_BYTES, requestProblem, tagOf } from './message.js';
+import { ALLOW, canAnswer, checkDatagram, hostPort, makeResponse, MAX_MESSAGE_BYTES, requestProblem, tagOf } from './message.js';
 import { toE164, uriUser } from './numbers.js';
+import { callerId } from '../phone-number.js';
+import { Refusals, type DropReason } from './refusals.js';
+import { AllowedSources, plainIp } from './sources.js';
 import { OutboundCall } from './outbound.js';
 import type { SipRemote, SipRequest, SipStackOptions } from './sip-types.js';
 import { digestModule, sipModule } from './stack.js';
@@ -26,9 +34,11 @@ export interface SipOptions {
   /** Address written into Via/Contact; defaults to listen.address. */
   publicAddress?: string;
   trunk: TrunkTarget & {
-    /** IPs allowed to send us INVITEs. */
+    /** IP addresses and CIDR ranges (IPv4, IPv6) allowed to send us requests, besides `host` itself when it is an IP. */
     allowedSources: string[];
   };
+  /** Inbound TCP connections: at most this many per source IP; closed after this long without traffic or a transaction. */
+  tcpLimits?: { maxConnectionsPerSource: number; idleTimeoutMs: number };
   /** No final answer to an outbound INVITE within this → CANCEL and failed(408). */
   inviteTimeoutMs: number;
   /** Extra headers on every outbound INVITE (name → value). */
@@ -44,6 +54,8 @@ export interface SipEndpoint {
   readonly trunk: SipTrunk;
   /** Live calls (outbound attempts and inbound INVITEs not yet ended). */
   readonly activeCalls: number;
+  /** Requests and TCP connections dropped unanswered, by reason, since start. */
+  readonly dropped: Readonly<Record<DropReason, number>>;
   /** Stop taking new INVITEs (503); calls in progress go on. */
   drain(): void;
   /** Tear everything down (no BYEs, no listener events); idempotent. */
@@ -60,6 +72,7 @@ const HEADER_NAME = /^[A-Za-z][A-Za-z0-9-]*$/;
 const HEADER_VALUE = /^[^\r\n\x00]*$/;
 /** Headers the dialog layer owns; callers may not override them. */
 const RESERVED = new Set(['via', 'to', 'from', 'call-id', 'cseq', 'contact', 'content-length', 'content-type', 'max-forwards', 'route', 'record-route', 'authorization', 'proxy-authorization']);
+const DEFAULT_TCP_LIMITS = { maxConnectionsPerSource: 32, idleTimeoutMs: 60_000 };
 
 class Endpoint implements SipEndpoint {
   readonly started: Promise<void>;
@@ -73,7 +86,11 @@ class Endpoint implements SipEndpoint {
   private readonly legs = new Set<{ shutdown(): void }>();
   private readonly sockets = new Set<Socket>();
   private readonly servers: (UdpSocket | Server)[] = [];
-  private readonly allowed: Set<string>;
+  private readonly sources: AllowedSources;
+  private readonly refusals: Refusals;
+  /** Live inbound TCP connections per source IP. */
+  private readonly tcpPerSource = new Map<string, number>();
+  private readonly tcpLimits: { maxConnectionsPerSource: number; idleTimeoutMs: number };
   private readonly publicAddress: string;
   private draining = false;
   private closed = false;
@@ -84,7 +101,9 @@ class Endpoint implements SipEndpoint {
     private readonly onIncoming: IncomingCallHandler,
   ) {
     this.publicAddress = opts.publicAddress ?? opts.listen.address;
-    this.allowed = new Set(opts.trunk.allowedSources.map(normaliseIp));
+    this.sources = new AllowedSources(opts.trunk.allowedSources, isIP(plainIp(opts.trunk.host)) ? [opts.trunk.host] : []);
+    this.refusals = new Refusals(this.log);
+    this.tcpLimits = opts.tcpLimits ?? DEFAULT_TCP_LIMITS;
     const globalHeaders = checkHeaders(opts.headers ?? {});
     const waits: Promise<void>[] = [];
     const stackOptions: SipStackOptions = {
@@ -99,12 +118,14 @@ class Endpoint implements SipEndpoint {
       logger: { error: (e: unknown) => this.log.warn({ err: e instanceof Error ? e.message : String(e) }, 'sip: stack error') },
       rawFilter: (data, rinfo, reply) => this.filterDatagram(data, rinfo, reply),
       onSocket: (kind, s) => waits.push(...this.adopt(kind, s)),
+      admit: (rq, remote) => this.admit(rq, remote),
     };
     const stack = this.sip.create(stackOptions, (rq, remote) => guarded(this.log, 'request', () => this.onRequest(rq, remote)));
     this.core = {
       sip: this.sip,
       stack,
       log: this.log,
+      trusted: (host) => this.sources.has(host),
       contact: (t) => `sip:monologue@${hostPort(this.publicAddress, opts.listen.port)}${t === 'tcp' ? ';transport=tcp' : ''}`,
       addDialog: (k, o) => this.dialogs.set(k, o),
       removeDialog: (k) => this.dialogs.delete(k),
@@ -139,6 +160,10 @@ class Endpoint implements SipEndpoint {
     return this.legs.size;
   }
 
+  get dropped(): Readonly<Record<DropReason, number>> {
+    return this.refusals.counts;
+  }
+
   drain(): void {
     this.draining = true;
   }
@@ -171,17 +196,47 @@ class Endpoint implements SipEndpoint {
       server.once('error', reject);
     });
     (server as NodeJS.EventEmitter).on('error', (err: Error) => this.log.warn({ err: err.message, kind }, 'sip: socket error'));
-    if (kind === 'tcp-server') {
-      (server as Server).on('connection', (c: Socket) => {
-        this.sockets.add(c);
-        c.on('error', () => {});
-        c.on('close', () => this.sockets.delete(c));
-      });
-    }
+    if (kind === 'tcp-server') (server as Server).on('connection', (c: Socket) => this.onConnection(c));
     return [ready];
   }
 
+  /** Runs after npm `sip` has set the stream up, so destroying here cleans its state up too. */
+  private onConnection(c: Socket): void {
+    c.on('error', () => {});
+    const ip = plainIp(c.remoteAddress ?? '');
+    if (!this.sources.has(ip)) {
+      this.refusals.note(ip, 'source-not-allowed', 'TCP connection');
+      c.destroy();
+      return;
+    }
+    const live = this.tcpPerSource.get(ip) ?? 0;
+    if (live >= this.tcpLimits.maxConnectionsPerSource) {
+      this.refusals.note(ip, 'tcp-connection-limit', 'TCP connection');
+      c.destroy();
+      return;
+    }
+    this.tcpPerSource.set(ip, live + 1);
+    this.sockets.add(c);
+    c.on('close', () => {
+      this.sockets.delete(c);
+      const left = (this.tcpPerSource.get(ip) ?? 1) - 1;
+      if (left > 0) this.tcpPerSource.set(ip, left);
+      else this.tcpPerSource.delete(ip);
+    });
+    // npm `sip` destroys a stream on 'timeout' only while no transaction holds it; Node fires
+    // 'timeout' once per idle spell, so re-arm it or a stream idle after a transaction lives forever.
+    c.setTimeout(this.tcpLimits.idleTimeoutMs);
+    c.on('timeout', () => {
+      if (!c.destroyed) c.setTimeout(this.tcpLimits.idleTimeoutMs);
+    });
+  }
+
   private filterDatagram(data: Buffer, rinfo: { address: string; port: number }, reply: (b: Buffer) => void): boolean {
+    // Responses may come from anywhere: only one matching our random branch reaches a transaction.
+    if (!this.sources.has(rinfo.address) && !data.subarray(0, 8).equals(RESPONSE_START)) {
+      this.refusals.note(plainIp(rinfo.address), 'source-not-allowed', 'UDP request');
+      return false;
+    }
     const verdict = checkDatagram(this.sip, data);
     if (verdict === undefined) return true;
     if (verdict === 'drop') {
@@ -198,6 +253,29 @@ class Endpoint implements SipEndpoint {
   }
 
   // ------------------------------------------------------------ requests
+
+  /**
+   * Before npm `sip` opens a transaction: the source must be allowed (TCP and anything the datagram
+   * filter let through), and an in-dialog request or CANCEL must come from its dialog's peer. A request
+   * for no known dialog goes on (to its 481).
+   */
+  private admit(rq: SipRequest, remote: SipRemote): boolean {
+    const ip = plainIp(remote.address);
+    if (!this.sources.has(ip)) {
+      this.refusals.note(ip, 'source-not-allowed', String(rq.method));
+      return false;
+    }
+    if (!canAnswer(rq)) return true;
+    const peer = rq.method === 'CANCEL' ? this.pending.get(pendingKey(rq))?.peer : this.dialogOwner(rq)?.peer;
+    if (peer === undefined || peer === ip) return true;
+    this.refusals.note(ip, 'not-dialog-peer', String(rq.method));
+    return false;
+  }
+
+  private dialogOwner(rq: SipRequest): DialogOwner | undefined {
+    const key = tagOf(rq.headers.to) ? keyOfIncoming(rq) : undefined;
+    return key ? this.dialogs.get(key) : undefined;
+  }
 
   private onRequest(rq: SipRequest, remote: SipRemote): void {
     if (this.closed || !canAnswer(rq)) return;
@@ -224,18 +302,13 @@ class Endpoint implements SipEndpoint {
   }
 
   private inDialog(rq: SipRequest, fn: (d: DialogOwner) => void, silent = false): void {
-    const key = keyOfIncoming(rq);
-    const owner = key ? this.dialogs.get(key) : undefined;
+    const owner = this.dialogOwner(rq);
     if (owner) return fn(owner);
     if (!silent) this.reply(rq, 481);
   }
 
   private onInvite(rq: SipRequest, remote: SipRemote): void {
     if (this.draining) return this.reply(rq, 503, { headers: { 'retry-after': '30' } });
-    if (!this.allowed.has(normaliseIp(remote.address))) {
-      this.log.warn({ src: remote.address }, 'sip: INVITE from a source not allowed');
-      return this.reply(rq, 403);
-    }
     const toUser = uriUser(rq.headers.to!.uri) ?? uriUser(typeof rq.uri === 'string' ? rq.uri : '');
     const to = toUser === undefined ? undefined : toE164(toUser);
     if (!to) {
@@ -244,14 +317,14 @@ class Endpoint implements SipEndpoint {
     }
     const ctype = String(rq.headers['content-type'] ?? '').toLowerCase();
     if (!rq.content || !ctype.startsWith('application/sdp')) return this.reply(rq, 488, { reason: 'SDP Offer Required' });
-    const fromUser = uriUser(rq.headers.from!.uri) ?? '';
-    const from = toE164(fromUser) ?? fromUser;
+    // Only a number, or `anonymous`, leaves here: the From header is the caller's to write.
+    const from = callerId(toE164(uriUser(rq.headers.from!.uri) ?? '') ?? '');
     const transport: Transport = remote.protocol.toUpperCase() === 'TCP' ? 'tcp' : 'udp';
     this.reply(rq, 100);
     const call = new InboundCall(this.core, rq, remote, transport);
-    const pendingKey = `${rq.headers['call-id']}\u0000${rq.headers.via![0]!.params.branch ?? ''}`;
-    this.pending.set(pendingKey, call);
-    setTimeout(() => this.pending.delete(pendingKey), 64 * 500 * 2).unref();
+    const key = pendingKey(rq);
+    this.pending.set(key, call);
+    setTimeout(() => this.pending.delete(key), 64 * 500 * 2).unref();
     this.log.info({ sipCallId: call.sipCallId, to: maskPhone(to), from: maskPhone(from) }, 'sip: INVITE in');
     try {
       const listener = this.onIncoming({ sipCallId: call.sipCallId, from, to, sdp: rq.content }, call);
@@ -263,7 +336,7 @@ class Endpoint implements SipEndpoint {
   }
 
   private onCancel(rq: SipRequest): void {
-    const key = `${rq.headers['call-id']}\u0000${rq.headers.via![0]!.params.branch ?? ''}`;
+    const key = pendingKey(rq);
     const call = this.pending.get(key);
     if (!call) return this.reply(rq, 481);
     this.pending.delete(key);
@@ -287,10 +360,9 @@ function checkHeaders(headers: Record<string, string>): Record<string, string> {
   return out;
 }
 
-function normaliseIp(ip: string): string {
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+/** A CANCEL matches its INVITE by Call-ID and top Via branch. */
+function pendingKey(rq: SipRequest): string {
+  return `${rq.headers['call-id']}\u0000${rq.headers.via?.[0]?.params.branch ?? ''}`;
 }
 
-function hostPort(host: string, port: number): string {
-  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
-}
+const RESPONSE_START = Buffer.from('SIP/2.0 ');

@@ -1,11 +1,17 @@
 /**
  * One inbound INVITE from the trunk and, once answered, its dialog: 180, 200 with our SDP
  * retransmitted until ACK (T1 doubling, capped at T2, BYE after 64*T1), reject, CANCEL → 487, BYE.
+ *
+ * The call is established only when the ACK for our 200 arrives (`confirmed()`): a 200 nobody
+ * ACKs (a forged source never sees it) ends `unconfirmed()` at Timer H. In-dialog requests are taken
+ * only from the INVITE's source IP (`peer`), and ours go to the INVITE's source unless the Contact or
+ * Record-Route names an allowed source.
  */
 import type { InboundLeg, InboundListener } from '../calls/ports.js';
 import { guarded, type SipCore } from './core.js';
-import { Dialog, type DialogOwner, type Transport } from './dialog.js';
-import { makeResponse, newTag, T1, T2, TX_TIMEOUT } from './message.js';
+import { contactUri, Dialog, type DialogOwner, type Transport } from './dialog.js';
+import { hostPort, makeResponse, newTag, T1, T2, TX_TIMEOUT } from './message.js';
+import { plainIp } from './sources.js';
 import type { SipRemote, SipRequest, SipResponse } from './sip-types.js';
 
 type State = 'offered' | 'answered' | 'confirmed' | 'done';
@@ -23,6 +29,7 @@ export class InboundCall implements InboundLeg, DialogOwner {
   /** No listener events once we ended the call ourselves. */
   private silenced = false;
   private readonly log;
+  readonly peer: string;
 
   constructor(
     private readonly core: SipCore,
@@ -31,6 +38,7 @@ export class InboundCall implements InboundLeg, DialogOwner {
     private readonly transport: Transport,
   ) {
     this.log = core.log.child({ sipCallId: invite.headers['call-id'], dir: 'in' });
+    this.peer = plainIp(remote.address);
     core.track(this);
   }
 
@@ -53,7 +61,11 @@ export class InboundCall implements InboundLeg, DialogOwner {
     guarded(this.log, 'answer', () => {
       if (this.state !== 'offered') return;
       const contact = this.core.contact(this.transport);
-      this.dialog = Dialog.fromRequest(this.core.sip, this.core.stack, this.invite, this.localTag, this.transport, contact, this.fallbackTarget());
+      this.dialog = Dialog.fromRequest(this.core.sip, this.core.stack, this.invite, this.localTag, this.transport, contact, {
+        trusted: (host) => this.core.trusted(host),
+        fallback: this.sourceTarget(),
+      });
+      if (this.dialog.confined) this.log.warn('sip: Contact/Record-Route outside the allowed sources; our in-dialog requests go to the INVITE source');
       this.core.addDialog(this.dialog.key, this);
       this.ok = makeResponse(this.invite, 200, {
         toTag: this.localTag,
@@ -70,6 +82,8 @@ export class InboundCall implements InboundLeg, DialogOwner {
 
   reject(status: number): void {
     guarded(this.log, 'reject', () => {
+      // Our 200 is out: too late for a final non-2xx, so hang up once the ACK comes (RFC 3261 §15).
+      if (this.state === 'answered') return this.end();
       if (this.state !== 'offered') return;
       const code = Number.isInteger(status) && status >= 300 && status <= 699 ? status : 500;
       this.silenced = true;
@@ -115,7 +129,10 @@ export class InboundCall implements InboundLeg, DialogOwner {
     if (this.byeWanted) {
       this.dialog?.request('BYE');
       this.finish();
+      return;
     }
+    this.log.info('sip: ACK in, call confirmed');
+    this.emit((l) => l.confirmed());
   }
 
   onBye(rq: SipRequest): void {
@@ -134,10 +151,10 @@ export class InboundCall implements InboundLeg, DialogOwner {
 
   private onAckTimeout(): void {
     if (this.state !== 'answered') return;
-    this.log.warn('sip: no ACK for our 200, BYE');
+    this.log.warn('sip: no ACK for our 200 by Timer H; the call failed, BYE');
     this.dialog?.request('BYE');
     this.finish();
-    this.emit((l) => l.ended());
+    this.emit((l) => l.unconfirmed());
   }
 
   private scheduleRetransmit(interval: number): void {
@@ -172,8 +189,15 @@ export class InboundCall implements InboundLeg, DialogOwner {
     return Array.isArray(rr) && rr.length > 0 ? { 'record-route': rr } : {};
   }
 
-  private fallbackTarget(): string {
+  /**
+   * The INVITE's source as a target. UDP: its address and port (where the peer listened from). TCP: the
+   * connection's port is ephemeral and may be gone by our BYE, so the source IP at the Contact's port.
+   */
+  private sourceTarget(): string {
     const r = this.remote;
-    return `sip:${r.address}:${r.port}${this.transport === 'tcp' ? ';transport=tcp' : ''}`;
+    if (this.transport === 'udp') return `sip:${hostPort(this.peer, r.port)}`;
+    const contact = contactUri(this.invite.headers.contact);
+    const port = (contact && this.core.sip.parseUri(contact)?.port) || 5060;
+    return `sip:${hostPort(this.peer, port)};transport=tcp`;
   }
 }

@@ -28,6 +28,11 @@ export const KNOWN_METHODS = new Set(['INVITE', 'ACK', 'CANCEL', 'BYE', 'OPTIONS
 export const MAX_MESSAGE_BYTES = 65_000;
 export const MAX_HEADER_LINE = 8192;
 
+/** `host:port` as a URI writes it (IPv6 in brackets). */
+export function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
 export function newTag(): string {
   return randomBytes(8).toString('hex');
 }

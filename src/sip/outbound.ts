@@ -6,8 +6,10 @@ import type { OutboundLeg, OutboundListener, OutboundRequest } from '../calls/po
 import { maskPhone } from '../log.js';
 import { guarded, type SipCore } from './core.js';
 import { Dialog, type DialogOwner, type Transport } from './dialog.js';
-import { makeResponse, newCallId, newTag, tagOf } from './message.js';
+import { hostPort, makeResponse, newCallId, newTag, tagOf } from './message.js';
 import { isE164 } from '../phone-number.js';
+import { isIP } from 'node:net';
+import { plainIp } from './sources.js';
 import type { DigestModule, SipRequest, SipResponse } from './sip-types.js';
 
 export interface TrunkTarget {
@@ -38,6 +40,8 @@ export class OutboundCall implements OutboundLeg, DialogOwner {
   private dialog: Dialog | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly log;
+  /** In-dialog requests come from the trunk's own address; a host name: any allowed source. */
+  readonly peer: string | undefined;
 
   constructor(
     private readonly core: SipCore,
@@ -50,6 +54,7 @@ export class OutboundCall implements OutboundLeg, DialogOwner {
   ) {
     this.sipCallId = newCallId(core.stack.hostname());
     this.log = core.log.child({ sipCallId: this.sipCallId, dir: 'out' });
+    this.peer = isIP(plainIp(trunk.host)) ? plainIp(trunk.host) : undefined;
   }
 
   start(): void {
@@ -134,9 +139,11 @@ export class OutboundCall implements OutboundLeg, DialogOwner {
       this.dialog.ack(this.seq); // retransmitted 2xx: our ACK was lost
       return;
     }
-    const dialog = Dialog.fromResponse(
-      this.core.sip, this.core.stack, invite, rs, this.trunk.transport, this.core.contact(this.trunk.transport), this.requestUri(),
-    );
+    const dialog = Dialog.fromResponse(this.core.sip, this.core.stack, invite, rs, this.trunk.transport, this.core.contact(this.trunk.transport), {
+      trusted: (host) => host === this.trunk.host || this.core.trusted(host),
+      fallback: this.requestUri(),
+    });
+    if (dialog.confined) this.log.warn('sip: 2xx Contact/Record-Route outside the allowed sources; our in-dialog requests go to the trunk');
     dialog.ack(this.seq);
     if (this.dialog || this.state !== 'calling' || this.cancelWanted) {
       // Answered after we gave up (or a second fork): confirm and hang up at once.
@@ -265,8 +272,4 @@ export class OutboundCall implements OutboundLeg, DialogOwner {
       }),
     );
   }
-}
-
-function hostPort(host: string, port: number): string {
-  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }

@@ -116,6 +116,8 @@ export interface SipStackOptions {
   rawFilter?(data: Buffer, rinfo: { address: string; port: number }, reply: (bytes: Buffer) => void): boolean;
   /** Patched: the UDP socket, the TCP server and each outgoing TCP connection, as they are created. */
   onSocket?(kind: 'udp' | 'tcp-server' | 'tcp-conn', socket: unknown): void;
+  /** Patched: every parsed request (both transports) before transaction lookup; false drops it unanswered. */
+  admit?(rq: SipRequest, remote: SipRemote): boolean;
 }
 
 export type ResponseCallback = (rs: SipResponse) => void;

@@ -9,7 +9,9 @@
  * - a request addressed to our own host is sent, not answered 404 (peers on the same IP, tests);
  * - UDP: a raw filter before parsing, no throw out of the datagram handler or out of `send`;
  * - TCP: no throw out of the data handler, no growth on a bad Content-Length, no console output;
- * - sockets handed to `onSocket` so the endpoint can attach error handlers and close connections.
+ * - sockets handed to `onSocket` so the endpoint can attach error handlers and close connections;
+ * - every request offered to `admit` before a server transaction exists, so a request we will not
+ *   answer (wrong source) leaves no transaction behind waiting forever for our response.
  */
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
@@ -69,6 +71,10 @@ const PATCHES: readonly Patch[] = [
   [
     'function(port, host, callback) { return net.connect(port, host, callback); },',
     "function(port, host, callback) { var c = net.connect(port, host, callback); options.onSocket && options.onSocket('tcp-conn', c); return c; },",
+  ],
+  [
+    'var t = m.method ? transaction.getServer(m) : transaction.getClient(m);',
+    'if(m.method && options.admit && !options.admit(m, remote)) return;\n      var t = m.method ? transaction.getServer(m) : transaction.getClient(m);',
   ],
   ['console.log("Flood attempt, destroying stream");', ''],
   ['console.log("err: ", err);', ''],

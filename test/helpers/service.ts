@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config, type DeepPartial } from '../../src/config/load.js';
+import type { DestinationStream } from 'pino';
 import { createLogger } from '../../src/log.js';
 import { startService, type Service } from '../../src/service.js';
 import { freeUdpPort, freeUdpPortRange } from './ports.js';
@@ -21,6 +22,8 @@ export interface TestServiceOptions {
   database?: 'sqlite' | 'postgres';
   mediaPorts?: number;
   overrides?: DeepPartial<Config>;
+  /** Where the service's log lines go (tests that read them); default stdout. */
+  logDestination?: DestinationStream;
 }
 
 /** The whole service in this process, on free loopback ports, with its own rtpengine and data folder. */
@@ -46,7 +49,7 @@ export async function startTestService(opts: TestServiceOptions): Promise<TestSe
     calls: { drainMs: 2000, ringTimeoutMs: 10000 },
   };
   const config = loadConfig({ env: {}, overrides: deepMerge(base, opts.overrides ?? {}) });
-  const service = await startService(config, createLogger(config.log.level));
+  const service = await startService(config, createLogger(config.log.level, opts.logDestination));
   return Object.assign(service, {
     sipPort,
     async addUser(phone: string, enrolled = true) {

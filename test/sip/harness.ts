@@ -1,6 +1,6 @@
 /** Shared set-up for the SIP tests: an endpoint on a free port and listeners that record events. */
 import type { InboundLeg, InboundListener, InboundOffer, OutboundListener } from '../../src/calls/ports.js';
-import { createLogger } from '../../src/log.js';
+import { createLogger, type Logger } from '../../src/log.js';
 import { createSipEndpoint, type SipEndpoint, type SipOptions } from '../../src/sip/endpoint.js';
 import { freePort } from '../helpers/sipp.js';
 
@@ -49,6 +49,8 @@ export function outboundRecorder(): OutboundListener & Recorder<OutEvent> {
 export type InEvent =
   | { type: 'offer'; offer: InboundOffer; leg: InboundLeg }
   | { type: 'cancelled'; callId: string }
+  | { type: 'confirmed'; callId: string }
+  | { type: 'unconfirmed'; callId: string }
   | { type: 'ended'; callId: string };
 
 /** An incoming-call handler that records offers and listener events; `behaviour` decides what to do with the leg. */
@@ -63,6 +65,8 @@ export function inboundRecorder(behaviour: (offer: InboundOffer, leg: InboundLeg
       r.push({ type: 'offer', offer, leg });
       const listener: InboundListener = {
         cancelled: () => r.push({ type: 'cancelled', callId: offer.sipCallId }),
+        confirmed: () => r.push({ type: 'confirmed', callId: offer.sipCallId }),
+        unconfirmed: () => r.push({ type: 'unconfirmed', callId: offer.sipCallId }),
         ended: () => r.push({ type: 'ended', callId: offer.sipCallId }),
       };
       behaviour(offer, leg);
@@ -79,7 +83,18 @@ export interface TestEndpoint {
 
 export async function startEndpoint(
   onIncoming: Parameters<typeof createSipEndpoint>[2],
-  opts: { transport?: 'udp' | 'tcp'; allowedSources?: string[]; inviteTimeoutMs?: number; username?: string; password?: string } = {},
+  opts: {
+    transport?: 'udp' | 'tcp';
+    allowedSources?: string[];
+    /** Default 127.0.0.1, where sipp listens (and so always an allowed source). */
+    trunkHost?: string;
+    inviteTimeoutMs?: number;
+    username?: string;
+    password?: string;
+    tcpLimits?: SipOptions['tcpLimits'];
+    /** Instead of the shared silent logger (tests that count log lines). */
+    log?: Logger;
+  } = {},
 ): Promise<TestEndpoint> {
   const port = await freePort();
   let sippPort = await freePort();
@@ -87,7 +102,7 @@ export async function startEndpoint(
   const options: SipOptions = {
     listen: { address: '127.0.0.1', port, udp: true, tcp: true },
     trunk: {
-      host: '127.0.0.1',
+      host: opts.trunkHost ?? '127.0.0.1',
       port: sippPort,
       transport: opts.transport ?? 'udp',
       username: opts.username ?? 'monologue',
@@ -96,8 +111,9 @@ export async function startEndpoint(
       allowedSources: opts.allowedSources ?? ['127.0.0.1'],
     },
     inviteTimeoutMs: opts.inviteTimeoutMs ?? 10_000,
+    ...(opts.tcpLimits && { tcpLimits: opts.tcpLimits }),
   };
-  const ep = await createSipEndpoint(options, log, onIncoming);
+  const ep = await createSipEndpoint(options, opts.log ?? log, onIncoming);
   return { ep, port, sippPort };
 }
 
