@@ -9,6 +9,7 @@ import type { MediaRelay, MediaSession } from '../calls/ports.js';
 import { MonologueError, errorMessage } from '../errors.js';
 import type { NgClient, NgDict } from './ng-client.js';
 import { addBundle, answerForTrunk, sdpForTrunk, validateSdp, type TrunkCodec } from './sdp.js';
+import { PUBLIC_INTERFACE, RECORDER_INTERFACE } from './interfaces.js';
 
 export type { TrunkCodec } from './sdp.js';
 
@@ -69,8 +70,10 @@ interface NgFlags {
   trunkOffer: NgDict;
   /** Inbound: the browser's answer, rewritten for the trunk. */
   dialerAnswer: NgDict;
-  /** The recorder's subscription to the dialer leg: plain RTP, the leg's own Opus. */
+  /** The recorder's subscription to the dialer leg: plain RTP, the leg's own Opus, on the internal interface. */
   fork: NgDict;
+  /** The recorder's answer to that subscription. */
+  forkAnswer: NgDict;
 }
 
 function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
@@ -83,10 +86,15 @@ function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
     'transport-protocol': 'RTP/AVP',
     'rtcp-mux': ['demux'],
   };
+  // Every leg takes media only from its signalled peer (DESIGN §4.8); rtpengine runs with
+  // --endpoint-learning=off, so that peer is the SDP address, or the pair ICE verified.
+  const bound = (...more: string[]): string[] => [STRICT_SOURCE, ...more];
+  const callLegs = { direction: [PUBLIC_INTERFACE, PUBLIC_INTERFACE] };
   return {
     dialerOffer: {
       ...toPlainRtp,
-      flags: ['strip-extmap'],
+      ...callLegs,
+      flags: bound('strip-extmap'),
       replace: ['origin', 'session-connection'],
       'DTLS-reverse': 'passive',
       codec: {
@@ -99,25 +107,30 @@ function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
     trunkAnswer: {
       ICE: 'force',
       'rtcp-mux': ['require'],
-      flags: ['full-rtcp-attribute'],
+      flags: bound('full-rtcp-attribute'),
     },
     trunkOffer: {
+      ...callLegs,
       ICE: 'force',
       'transport-protocol': 'UDP/TLS/RTP/SAVPF',
       'rtcp-mux': ['offer', 'require'],
       SDES: ['off'],
-      flags: ['generate-mid', 'full-rtcp-attribute'],
+      flags: bound('generate-mid', 'full-rtcp-attribute'),
       replace: ['origin', 'session-connection'],
       codec: { mask: ['all'], transcode: ['opus', 'telephone-event'] },
     },
     dialerAnswer: {
       ...toPlainRtp,
-      flags: ['strip-extmap'],
+      flags: bound('strip-extmap'),
       replace: ['origin', 'session-connection'],
     },
-    fork: { ...toPlainRtp, flags: ['strip-extmap'] },
+    fork: { ...toPlainRtp, interface: RECORDER_INTERFACE, flags: bound('strip-extmap') },
+    forkAnswer: { flags: bound('allow transcoding') },
   };
 }
+
+/** rtpengine's flag that drops packets not from the leg's signalled endpoint. */
+const STRICT_SOURCE = 'strict source';
 
 // ---------------------------------------------------------------- session
 
@@ -234,9 +247,9 @@ class Session implements RtpengineSession {
         'to-tag': this.#forkTag,
       });
       await this.#ng.subscribeAnswer({
+        ...this.#flags.forkAnswer,
         'call-id': this.callId,
         'to-tag': this.#forkTag,
-        flags: ['allow transcoding'],
         sdp: answer(offer.sdp),
       });
     });
