@@ -76,6 +76,11 @@ interface NgFlags {
   forkAnswer: NgDict;
 }
 
+/** rtpengine's flag that drops packets not from the leg's signalled endpoint. */
+const STRICT_SOURCE = 'strict source';
+/** rtpengine's flag that moves a leg's endpoint to where its packets come from (see ngFlags). */
+const MEDIA_HANDOVER = 'media handover';
+
 function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
   const opusToTrunk = trunkCodecs.includes('opus');
   const transcodeTo = trunkCodecs.filter((c) => c !== 'opus');
@@ -89,12 +94,18 @@ function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
   // Every leg takes media only from its signalled peer (DESIGN §4.8); rtpengine runs with
   // --endpoint-learning=off, so that peer is the SDP address, or the pair ICE verified.
   const bound = (...more: string[]): string[] => [STRICT_SOURCE, ...more];
+  // The WebRTC leg alone also follows its peer to another address: a browser may send from another
+  // ICE-checked pair than the one rtpengine picked (Chromium with several host candidates does, and any
+  // network change does), and strict source alone would then drop the user's voice. It is safe there only:
+  // rtpengine authenticates each packet as SRTP under the DTLS keys before it looks at the source, so
+  // only the DTLS peer can move the leg; plain RTP from anyone else is dropped before that check.
+  const boundToDtlsPeer = (...more: string[]): string[] => bound(MEDIA_HANDOVER, ...more);
   const callLegs = { direction: [PUBLIC_INTERFACE, PUBLIC_INTERFACE] };
   return {
     dialerOffer: {
       ...toPlainRtp,
       ...callLegs,
-      flags: bound('strip-extmap'),
+      flags: boundToDtlsPeer('strip-extmap'),
       replace: ['origin', 'session-connection'],
       'DTLS-reverse': 'passive',
       codec: {
@@ -121,7 +132,7 @@ function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
     },
     dialerAnswer: {
       ...toPlainRtp,
-      flags: bound('strip-extmap'),
+      flags: boundToDtlsPeer('strip-extmap'),
       replace: ['origin', 'session-connection'],
     },
     fork: { ...toPlainRtp, interface: RECORDER_INTERFACE, flags: bound('strip-extmap') },
@@ -129,8 +140,6 @@ function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
   };
 }
 
-/** rtpengine's flag that drops packets not from the leg's signalled endpoint. */
-const STRICT_SOURCE = 'strict source';
 
 // ---------------------------------------------------------------- session
 
