@@ -140,7 +140,6 @@ function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
   };
 }
 
-
 // ---------------------------------------------------------------- session
 
 type Step = 'dialerOffer' | 'trunkAnswer' | 'trunkOffer' | 'dialerAnswer';
