@@ -19,7 +19,8 @@ import { decryptAndDecode, waitForRecording } from '../helpers/recording.js';
 import { dbRatio, rmsDbfs } from '../helpers/tone.js';
 import { until } from '../helpers/until.js';
 import { opusTone, rtp } from '../recorder/ogg-reader.js';
-import { createNgClient, isDict, type NgDict } from '../../src/media/index.js';
+import { createNgClient } from '../../src/media/index.js';
+import { legEndpoint } from '../helpers/ng-query.js';
 import { objectKeys } from '../../src/recordings/catalog.js';
 import type { Manifest } from '../../src/recordings/recordings.js';
 
@@ -125,7 +126,7 @@ for (const [label, tone] of [
     const ng = createNgClient({ host: rig.service.config.media.rtpengine.ngAddress, port: rig.service.config.media.rtpengine.ngPort });
     const attackers: Socket[] = [];
     try {
-      const recorder = recorderEndpoint(await ng.query(c.callId), `${c.callId}-r`);
+      const recorder = legEndpoint(await ng.query(c.callId), `${c.callId}-r`); // rtpengine sends the fork there
       // Connected attackers: the kernel reports each refusal (ICMP port unreachable) as ECONNREFUSED.
       const refused = new Map<string, number>();
       for (const address of ['127.0.0.66', '127.0.0.1']) {
@@ -184,19 +185,4 @@ for (const [label, tone] of [
 /** After a failed assertion: end the call so that the next test's trunk can take the SIP port. */
 async function hangUpIfLive(c: LiveCall): Promise<void> {
   if (c.dialer.live(c.callId)) await rig.hangup(c.dialer, c.callId).catch(() => undefined);
-}
-
-/** Where rtpengine sends the fork: the recorder's socket, from the subscription's stream in ng `query`. */
-function recorderEndpoint(query: NgDict, tag: string): { address: string; port: number } {
-  const tags = query.tags;
-  const sub = isDict(tags) ? tags[tag] : undefined;
-  const medias = isDict(sub) && Array.isArray(sub.medias) ? sub.medias : [];
-  const media = medias[0];
-  const streams = isDict(media) && Array.isArray(media.streams) ? media.streams : [];
-  const stream = streams[0];
-  const endpoint = isDict(stream) ? stream.endpoint : undefined;
-  if (!isDict(endpoint) || typeof endpoint.address !== 'string' || typeof endpoint.port !== 'number') {
-    throw new Error(`no recorder endpoint for ${tag} in ng query: ${JSON.stringify(query).slice(0, 2000)}`);
-  }
-  return { address: endpoint.address, port: endpoint.port };
 }
