@@ -78,6 +78,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
         log,
         binary: r.binary,
         interface: r.interface,
+        recorderInterface: r.recorderInterface,
         ngHost: r.ngAddress,
         ngPort: r.ngPort,
         portMin: r.portMin,

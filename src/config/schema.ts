@@ -69,9 +69,14 @@ export const ConfigSchema = Type.Object(
           {
             spawn: Type.Boolean({ description: 'true: start and supervise a local rtpengine' }),
             binary: Type.String({ minLength: 1 }),
+            /** keep the ng port private: it has no authentication (README, production notes) */
             ngAddress: Address,
             ngPort: Port,
             interface: Address,
+            recorderInterface: Type.String({
+              minLength: 1,
+              description: "address rtpengine sends the recorder fork from (its 'recorder' interface): loopback or a private address, never the public media address",
+            }),
             portMin: Port,
             portMax: Port,
           },

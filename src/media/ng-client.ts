@@ -3,8 +3,14 @@
  * `cookie + ' ' + bencode(dict)`. Replies are matched by cookie; a request is retransmitted (same cookie,
  * rtpengine answers a retransmission from its cookie cache) until a reply arrives or the tries run out.
  * Duplicate and late replies are ignored.
+ *
+ * The ng port has no authentication, so a reply counts only when it comes from the configured rtpengine
+ * address and port; anything else is dropped, counted in `foreignReplies` and logged at most once a minute per
+ * source. (Keep the ng port itself private: README, production notes.)
  */
-import { createSocket, type Socket } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import bencode from 'bencode';
 import type { Logger } from '../log.js';
@@ -45,6 +51,8 @@ export interface NgSdpReply extends NgDict {
 export interface NgClient {
   readonly host: string;
   readonly port: number;
+  /** Datagrams dropped because they came from another address or port than rtpengine's. */
+  readonly foreignReplies: number;
   /** Send any command; resolves with the reply dict when `result` is not `error`. */
   request(command: NgCommand, params?: NgDict): Promise<NgDict>;
   /** Resolves when rtpengine answers `pong`. */
@@ -85,6 +93,12 @@ class UdpNgClient implements NgClient {
   #seq = 0;
   #socket: Socket | undefined;
   #closed = false;
+  /** rtpengine's address as replies carry it: `host` itself, or what it resolves to. */
+  #address: Promise<string> | undefined;
+  #resolved: string | undefined;
+  #foreign = 0;
+  /** Last log time per foreign source, so that a flood costs one line a minute per source. */
+  readonly #foreignLogged = new Map<string, number>();
 
   constructor(opts: NgClientOptions) {
     this.host = opts.host ?? '127.0.0.1';
@@ -92,6 +106,10 @@ class UdpNgClient implements NgClient {
     this.#tries = Math.max(1, opts.tries ?? 3);
     this.#interval = Math.max(1, opts.retryIntervalMs ?? 500);
     this.#log = opts.log;
+  }
+
+  get foreignReplies(): number {
+    return this.#foreign;
   }
 
   request(command: NgCommand, params: NgDict = {}): Promise<NgDict> {
@@ -118,9 +136,15 @@ class UdpNgClient implements NgClient {
           return;
         }
         sent++;
-        socket.send(packet, this.port, this.host, (err) => {
-          if (err) this.#log?.debug({ err, command }, 'ng send failed');
-        });
+        this.#rtpengineAddress().then(
+          (address) => {
+            if (this.#closed) return;
+            socket.send(packet, this.port, address, (err) => {
+              if (err) this.#log?.debug({ err, command }, 'ng send failed');
+            });
+          },
+          (err: unknown) => this.#log?.warn({ err, host: this.host }, 'rtpengine host does not resolve'),
+        );
         entry.timer = setTimeout(send, this.#interval);
       };
       const entry: Pending = { command, resolve, reject };
@@ -190,12 +214,53 @@ class UdpNgClient implements NgClient {
 
   #ensureSocket(): Socket {
     if (this.#socket) return this.#socket;
-    const socket = createSocket(this.host.includes(':') ? 'udp6' : 'udp4');
-    socket.on('message', (msg) => this.#onMessage(msg));
+    const socket = createSocket(this.#family() === 6 ? 'udp6' : 'udp4');
+    socket.on('message', (msg, from) => {
+      if (from.port === this.port && from.address === this.#resolved) this.#onMessage(msg);
+      else this.#dropForeign(from);
+    });
     socket.on('error', (err) => this.#log?.warn({ err }, 'ng socket error'));
     socket.unref(); // pending requests keep the process alive through their timers
     this.#socket = socket;
     return socket;
+  }
+
+  /** Requests and replies go to and come from this one address (resolved once, if `host` is a name). */
+  #rtpengineAddress(): Promise<string> {
+    if (this.#resolved) return Promise.resolve(this.#resolved);
+    if (isIP(this.host)) {
+      this.#resolved = this.host;
+      return Promise.resolve(this.host);
+    }
+    this.#address ??= lookup(this.host, { family: this.#family() }).then(
+      ({ address }) => (this.#resolved = address),
+      (err: unknown) => {
+        this.#address = undefined; // the next send tries again
+        throw err;
+      },
+    );
+    return this.#address;
+  }
+
+  #family(): 4 | 6 {
+    return this.host.includes(':') ? 6 : 4;
+  }
+
+  #dropForeign(from: RemoteInfo): void {
+    this.#foreign++;
+    const source = `${from.address}:${from.port}`;
+    const now = Date.now();
+    const last = this.#foreignLogged.get(source);
+    if (last !== undefined && now - last < FOREIGN_LOG_INTERVAL_MS) return;
+    if (this.#foreignLogged.size >= FOREIGN_SOURCES_REMEMBERED) {
+      for (const [s, t] of this.#foreignLogged) if (now - t >= FOREIGN_LOG_INTERVAL_MS) this.#foreignLogged.delete(s);
+      if (this.#foreignLogged.size >= FOREIGN_SOURCES_REMEMBERED) return; // a flood from many sources: the count still grows
+    }
+    this.#foreignLogged.set(source, now);
+    this.#log?.warn(
+      { from: source, expected: `${this.#resolved ?? this.host}:${this.port}`, foreignReplies: this.#foreign },
+      'ng datagram from a source other than rtpengine dropped',
+    );
   }
 
   #onMessage(msg: Buffer): void {
@@ -226,6 +291,9 @@ class UdpNgClient implements NgClient {
     pending.resolve(reply);
   }
 }
+
+const FOREIGN_LOG_INTERVAL_MS = 60_000;
+const FOREIGN_SOURCES_REMEMBERED = 1000;
 
 /** Turn bencode's Buffers into strings, recursively. */
 export function toNgValue(v: unknown): NgValue {

@@ -9,6 +9,7 @@ import type { MediaRelay, MediaSession } from '../calls/ports.js';
 import { MonologueError, errorMessage } from '../errors.js';
 import type { NgClient, NgDict } from './ng-client.js';
 import { addBundle, answerForTrunk, sdpForTrunk, validateSdp, type TrunkCodec } from './sdp.js';
+import { PUBLIC_INTERFACE, RECORDER_INTERFACE } from './interfaces.js';
 
 export type { TrunkCodec } from './sdp.js';
 
@@ -69,9 +70,16 @@ interface NgFlags {
   trunkOffer: NgDict;
   /** Inbound: the browser's answer, rewritten for the trunk. */
   dialerAnswer: NgDict;
-  /** The recorder's subscription to the dialer leg: plain RTP, the leg's own Opus. */
+  /** The recorder's subscription to the dialer leg: plain RTP, the leg's own Opus, on the internal interface. */
   fork: NgDict;
+  /** The recorder's answer to that subscription. */
+  forkAnswer: NgDict;
 }
+
+/** rtpengine's flag that drops packets not from the leg's signalled endpoint. */
+const STRICT_SOURCE = 'strict source';
+/** rtpengine's flag that moves a leg's endpoint to where its packets come from (see ngFlags). */
+const MEDIA_HANDOVER = 'media handover';
 
 function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
   const opusToTrunk = trunkCodecs.includes('opus');
@@ -83,10 +91,21 @@ function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
     'transport-protocol': 'RTP/AVP',
     'rtcp-mux': ['demux'],
   };
+  // Every leg takes media only from its signalled peer (DESIGN §4.8); rtpengine runs with
+  // --endpoint-learning=off, so that peer is the SDP address, or the pair ICE verified.
+  const bound = (...more: string[]): string[] => [STRICT_SOURCE, ...more];
+  // The WebRTC leg alone also follows its peer to another address: a browser may send from another
+  // ICE-checked pair than the one rtpengine picked (Chromium with several host candidates does, and any
+  // network change does), and strict source alone would then drop the user's voice. It is safe there only:
+  // rtpengine authenticates each packet as SRTP under the DTLS keys before it looks at the source, so
+  // only the DTLS peer can move the leg; plain RTP from anyone else is dropped before that check.
+  const boundToDtlsPeer = (...more: string[]): string[] => bound(MEDIA_HANDOVER, ...more);
+  const callLegs = { direction: [PUBLIC_INTERFACE, PUBLIC_INTERFACE] };
   return {
     dialerOffer: {
       ...toPlainRtp,
-      flags: ['strip-extmap'],
+      ...callLegs,
+      flags: boundToDtlsPeer('strip-extmap'),
       replace: ['origin', 'session-connection'],
       'DTLS-reverse': 'passive',
       codec: {
@@ -99,23 +118,25 @@ function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
     trunkAnswer: {
       ICE: 'force',
       'rtcp-mux': ['require'],
-      flags: ['full-rtcp-attribute'],
+      flags: bound('full-rtcp-attribute'),
     },
     trunkOffer: {
+      ...callLegs,
       ICE: 'force',
       'transport-protocol': 'UDP/TLS/RTP/SAVPF',
       'rtcp-mux': ['offer', 'require'],
       SDES: ['off'],
-      flags: ['generate-mid', 'full-rtcp-attribute'],
+      flags: bound('generate-mid', 'full-rtcp-attribute'),
       replace: ['origin', 'session-connection'],
       codec: { mask: ['all'], transcode: ['opus', 'telephone-event'] },
     },
     dialerAnswer: {
       ...toPlainRtp,
-      flags: ['strip-extmap'],
+      flags: boundToDtlsPeer('strip-extmap'),
       replace: ['origin', 'session-connection'],
     },
-    fork: { ...toPlainRtp, flags: ['strip-extmap'] },
+    fork: { ...toPlainRtp, interface: RECORDER_INTERFACE, flags: bound('strip-extmap') },
+    forkAnswer: { flags: bound('allow transcoding') },
   };
 }
 
@@ -234,9 +255,9 @@ class Session implements RtpengineSession {
         'to-tag': this.#forkTag,
       });
       await this.#ng.subscribeAnswer({
+        ...this.#flags.forkAnswer,
         'call-id': this.callId,
         'to-tag': this.#forkTag,
-        flags: ['allow transcoding'],
         sdp: answer(offer.sdp),
       });
     });

@@ -12,13 +12,16 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import { MonologueError, errorMessage } from '../errors.js';
 import { createNgClient, type NgClient } from './ng-client.js';
+import { PUBLIC_INTERFACE, RECORDER_INTERFACE } from './interfaces.js';
 
 export interface RtpengineProcessOptions {
   log: Logger;
   /** Default `/usr/bin/rtpengine`. */
   binary?: string;
-  /** Media address(es) rtpengine binds RTP to: `--interface`. Default `127.0.0.1`. */
+  /** Address of the call legs' media (`--interface=public/…`). Default `127.0.0.1`. */
   interface?: string;
+  /** Address rtpengine sends the recorder fork from (`--interface=recorder/…`): keep it internal. Default `127.0.0.1`. */
+  recorderInterface?: string;
   /** ng control listen address. Default 127.0.0.1. */
   ngHost?: string;
   ngPort: number;
@@ -77,7 +80,11 @@ export function rtpengineArgs(opts: RtpengineProcessOptions): string[] {
     '--foreground',
     '--config-file=none',
     '--table=-1',
-    `--interface=${opts.interface ?? '127.0.0.1'}`,
+    `--interface=${PUBLIC_INTERFACE}/${opts.interface ?? '127.0.0.1'}`,
+    `--interface=${RECORDER_INTERFACE}/${opts.recorderInterface ?? '127.0.0.1'}`,
+    // Never move a stream to wherever packets come from: the peer is the one signalled (SDP, or ICE's
+    // verified pair), and with `strict source` on every leg anything else is dropped (DESIGN §8, RTP bleed).
+    '--endpoint-learning=off',
     `--listen-ng=${opts.ngHost ?? '127.0.0.1'}:${opts.ngPort}`,
     `--port-min=${opts.portMin}`,
     `--port-max=${opts.portMax}`,

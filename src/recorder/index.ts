@@ -1,5 +1,5 @@
 /** The recorder module's public surface (DESIGN §3: RTP intake, Ogg muxing, VAD, chunking). */
-export { createRecorder, opusPayloadType, type Recorder, type RecorderOptions, type RecorderSummary } from './recorder.js';
+export { createRecorder, readForkOffer, type ForkOffer, type ForkSource, type Recorder, type RecorderOptions, type RecorderSummary } from './recorder.js';
 export { RecordingPipeline, type RecordingChunk, type RecordingPipelineOptions, type RecordingSummary } from './pipeline.js';
 export { RtpIntake, type IntakeStats, type RtpIntakeOptions } from './intake.js';
 export { OggOpusMuxer, oggCrc32, type OggOpusMuxerOptions, type OggPageInfo } from './ogg-opus.js';

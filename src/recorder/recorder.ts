@@ -2,12 +2,17 @@
  * The recorder of one fork: a UDP socket that rtpengine's `subscribe` sends the enrolled user's Opus to,
  * the SDP answer that points rtpengine at it, and the chunk hand-off.
  *
+ * The socket takes datagrams only from the address and port rtpengine sends this fork from (the port of
+ * its own offer: rtpengine sends symmetric RTP from it). It is `connect()`ed there, so the kernel drops
+ * everything else; what reached the socket before that (a sender racing the subscription) is dropped here
+ * and counted as `foreignSource` (DESIGN §4.8). The intake then still locks to one SSRC.
+ *
  * The recorder never writes to disk or network itself: every chunk goes to `onChunk`, where the caller
  * encrypts it (DESIGN §5) and stores it. Chunks are delivered one at a time, in order; a slow `onChunk` queues
  * later chunks in memory. `stop()` waits for every `onChunk` to settle.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import * as sdpTransform from 'sdp-transform';
 import type { MediaDescription } from 'sdp-transform';
@@ -31,6 +36,14 @@ export interface RecorderOptions {
 export interface RecorderSummary extends RecordingSummary {
   /** `onChunk` calls that threw or rejected (the recording is then incomplete). */
   chunkFailures: number;
+  /** Datagrams dropped because they did not come from rtpengine's address and port for this fork. */
+  foreignSource: number;
+}
+
+/** Where a fork's RTP comes from: rtpengine's address and port in its `subscribe request` offer. */
+export interface ForkSource {
+  address: string;
+  port: number;
 }
 
 export interface Recorder {
@@ -39,10 +52,13 @@ export interface Recorder {
   readonly port: number;
   /** Opus payload type taken from the offer (111 until `answerSdp`). */
   readonly payloadType: number;
+  /** The only sender accepted, from the offer; undefined until `answerSdp` (everything is dropped until then). */
+  readonly source: ForkSource | undefined;
   readonly closed: boolean;
   /**
    * Answer rtpengine's `subscribe request` offer (sendonly, Opus): a recvonly RTP/AVP answer with only Opus,
-   * pointing at this socket. Throws MonologueError('BAD_SDP') when the offer has no Opus audio.
+   * pointing at this socket, and bind the socket to the offer's address and port. Throws
+   * MonologueError('BAD_SDP') when the offer has no Opus audio or no usable address.
    */
   answerSdp(offerSdp: string): string;
   /** Live counters. */
@@ -75,6 +91,8 @@ class UdpRecorder implements Recorder {
   private readonly pipeline: RecordingPipeline;
   private queue: Promise<void> = Promise.resolve();
   private chunkFailures = 0;
+  private foreignSource = 0;
+  private forkSource: ForkSource | undefined;
   private stopping: Promise<RecorderSummary> | undefined;
 
   constructor(opts: RecorderOptions, private readonly socket: Socket) {
@@ -87,7 +105,11 @@ class UdpRecorder implements Recorder {
       vad,
       onChunk: (chunk) => this.deliver(chunk, opts.onChunk),
     });
-    socket.on('message', (msg) => this.pipeline.push(msg, performance.now()));
+    socket.on('message', (msg, from) => {
+      const src = this.forkSource;
+      if (src && from.port === src.port && from.address === src.address) this.pipeline.push(msg, performance.now());
+      else this.dropForeign(from);
+    });
     socket.on('error', (err) => this.log.warn({ err: errorMessage(err) }, 'recorder socket error'));
   }
 
@@ -95,13 +117,18 @@ class UdpRecorder implements Recorder {
     return this.pipeline.payloadType;
   }
 
+  get source(): ForkSource | undefined {
+    return this.forkSource;
+  }
+
   get closed(): boolean {
     return this.stopping !== undefined;
   }
 
   answerSdp(offerSdp: string): string {
-    const pt = opusPayloadType(offerSdp);
+    const pt = readForkOffer(offerSdp);
     this.pipeline.payloadType = pt.payloadType;
+    this.bindTo(pt.source);
     const ipVer = isIPv6(this.host) ? 6 : 4;
     const sessionId = Date.now();
     const lines = [
@@ -120,7 +147,7 @@ class UdpRecorder implements Recorder {
   }
 
   summary(): RecorderSummary {
-    return { ...this.pipeline.summary(), chunkFailures: this.chunkFailures };
+    return { ...this.pipeline.summary(), chunkFailures: this.chunkFailures, foreignSource: this.foreignSource };
   }
 
   stop(): Promise<RecorderSummary> {
@@ -136,12 +163,36 @@ class UdpRecorder implements Recorder {
       await this.queue;
       const summary = this.summary();
       this.log.info(
-        { durationMs: summary.durationMs, talkMs: summary.talkMs, packets: summary.packets, lost: summary.lost, chunks: summary.chunks, chunkFailures: summary.chunkFailures },
+        {
+          durationMs: summary.durationMs, talkMs: summary.talkMs, packets: summary.packets, lost: summary.lost, chunks: summary.chunks,
+          chunkFailures: summary.chunkFailures, foreignSource: summary.foreignSource, foreignSsrc: summary.foreignSsrc,
+        },
         'recording stopped',
       );
       return summary;
     })();
     return this.stopping;
+  }
+
+  /** Accept only `src` from now on; the kernel enforces it once the socket is connected. */
+  private bindTo(src: ForkSource): void {
+    const cur = this.forkSource;
+    if (cur && cur.address === src.address && cur.port === src.port) return;
+    this.forkSource = src;
+    try {
+      if (cur) this.socket.disconnect(); // a renewed subscription from another port
+      this.socket.connect(src.port, src.address, (err?: Error) => {
+        // Still safe unconnected: the message handler checks every sender.
+        if (err) this.log.warn({ err: errorMessage(err), source: src }, 'recorder socket could not be connected to the fork source');
+      });
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err), source: src }, 'recorder socket could not be connected to the fork source');
+    }
+  }
+
+  private dropForeign(from: { address: string; port: number }): void {
+    // One line per recording is enough to see an attack; the count goes in the closing line and the manifest.
+    if (this.foreignSource++ === 0) this.log.warn({ from: `${from.address}:${from.port}`, expected: this.forkSource }, 'recorder dropped a datagram from a foreign source');
   }
 
   /** Hand chunks over one at a time, in order; a failure is logged and counted, later chunks still go. */
@@ -155,19 +206,30 @@ class UdpRecorder implements Recorder {
   }
 }
 
-/** The Opus payload type (and its fmtp) of the offer's audio m-line. */
-export function opusPayloadType(offerSdp: string): { payloadType: number; fmtp: string | undefined; direction: string | undefined } {
-  let media: MediaDescription[];
+export interface ForkOffer {
+  payloadType: number;
+  fmtp: string | undefined;
+  direction: string | undefined;
+  source: ForkSource;
+}
+
+/** The Opus payload type (and its fmtp) of the offer's audio m-line, and the address and port it comes from. */
+export function readForkOffer(offerSdp: string): ForkOffer {
+  let parsed: sdpTransform.SessionDescription;
   try {
-    media = sdpTransform.parse(offerSdp).media ?? [];
+    parsed = sdpTransform.parse(offerSdp);
   } catch (err) {
     throw new MonologueError('BAD_SDP', `fork offer does not parse: ${errorMessage(err)}`);
   }
-  const audio = media.find((m) => m.type === 'audio' && m.port > 0);
+  const audio = (parsed.media ?? []).find((m: MediaDescription) => m.type === 'audio' && m.port > 0);
   if (!audio) throw new MonologueError('BAD_SDP', 'fork offer has no active audio m-line');
+  const address = audio.connection?.ip ?? parsed.connection?.ip;
+  if (!address || isIP(address) === 0 || /^(0\.0\.0\.0|::)$/.test(address)) {
+    throw new MonologueError('BAD_SDP', `fork offer has no usable source address (c=${address ?? 'missing'})`);
+  }
   const offered = new Set(String(audio.payloads ?? '').split(/\s+/).filter(Boolean).map(Number));
   const rtp = (audio.rtp ?? []).find((r) => r.codec.toLowerCase() === 'opus' && r.rate === 48000 && offered.has(r.payload));
   if (!rtp) throw new MonologueError('BAD_SDP', 'fork offer does not offer Opus');
   const fmtp = (audio.fmtp ?? []).find((f) => f.payload === rtp.payload)?.config;
-  return { payloadType: rtp.payload, fmtp, direction: audio.direction };
+  return { payloadType: rtp.payload, fmtp, direction: audio.direction, source: { address, port: audio.port } };
 }

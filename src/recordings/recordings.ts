@@ -47,6 +47,11 @@ export interface Manifest {
   complete: boolean;
   /** SHA-256 (hex) of each stored ciphertext, by chunk index. */
   chunks: string[];
+  /**
+   * Datagrams the recorder refused (DESIGN §4.8): from a source other than rtpengine's fork port, or from
+   * rtpengine with another SSRC than the one the recording locked to. Absent in older manifests.
+   */
+  dropped?: { foreignSource: number; foreignSsrc: number };
 }
 
 /**
@@ -125,6 +130,7 @@ export class Recordings {
               talkMs: Math.round(summary.talkMs),
               complete: true,
               chunks: hashes.slice(0, stored),
+              dropped: { foreignSource: summary.foreignSource, foreignSsrc: summary.foreignSsrc },
             };
             await this.deps.spool.enqueue(objectKeys.manifest(id), Buffer.from(JSON.stringify(manifest)));
             await this.deps.catalog.finish(id, { state: 'complete', chunkCount: stored, durationMs: manifest.durationMs, talkMs: manifest.talkMs });

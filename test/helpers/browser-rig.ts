@@ -15,9 +15,9 @@ export interface BrowserRig {
   close(): Promise<void>;
 }
 
-export async function startBrowserRig(overrides: DeepPartial<Config> = {}): Promise<BrowserRig> {
+export async function startBrowserRig(overrides: DeepPartial<Config> = {}, opts: { mediaPorts?: number } = {}): Promise<BrowserRig> {
   const sippPort = await freePort();
-  const service = await startTestService({ trunkPort: sippPort, overrides });
+  const service = await startTestService({ trunkPort: sippPort, overrides, mediaPorts: opts.mediaPorts });
   const wav = writeSineWav({ freq: 440, seconds: 10 }, join(mkdtempSync(join(tmpdir(), 'wav-')), 'a440.wav'));
   const browser = await launchBrowser({ fakeAudioWav: wav });
   return {

@@ -172,6 +172,11 @@ export class WrtcDialer {
     return withTimeout(live.call.ended, timeoutMs, `call.ended for ${callId}`);
   }
 
+  /** A call that has not ended yet (its meter: what this side hears). */
+  live(callId: string): WrtcCall | undefined {
+    return this.calls.get(callId)?.call;
+  }
+
   /** Wait for ICE + DTLS: `pc.connectionState === 'connected'`. */
   async waitConnected(callId: string, timeoutMs = 10_000): Promise<void> {
     const live = this.calls.get(callId);

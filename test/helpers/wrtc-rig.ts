@@ -9,15 +9,22 @@ export interface WrtcRig {
   service: TestService;
   /** A dialer for a new enrolled user (consent v1 unless `consent: false`). */
   dialer(phone: string, opts?: { consent?: boolean; tone?: ToneOptions }): Promise<{ dialer: WrtcDialer; userId: string }>;
-  /** Place a call through sipp and wait until media flows. */
-  call(dialer: WrtcDialer, to?: string, tone?: ToneOptions): Promise<string>;
+  /**
+   * Place a call through sipp and wait until media flows. The trunk's media goes to `trunkRtpPort` on
+   * 127.0.0.1 (e.g. an RTP peer playing a tone), by default to a sink that drops it.
+   */
+  call(dialer: WrtcDialer, to?: string, tone?: ToneOptions, trunkRtpPort?: number): Promise<string>;
   hangup(dialer: WrtcDialer, callId: string): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function startWrtcRig(overrides: DeepPartial<Config> = {}, database: 'sqlite' | 'postgres' = 'sqlite'): Promise<WrtcRig> {
+export async function startWrtcRig(
+  overrides: DeepPartial<Config> = {},
+  database: 'sqlite' | 'postgres' = 'sqlite',
+  opts: { mediaPorts?: number } = {},
+): Promise<WrtcRig> {
   const sippPort = await freePort();
-  const service = await startTestService({ trunkPort: sippPort, database, overrides: { recording: { chunkSeconds: 2 }, ...overrides } });
+  const service = await startTestService({ trunkPort: sippPort, database, mediaPorts: opts.mediaPorts, overrides: { recording: { chunkSeconds: 2 }, ...overrides } });
   const sink: Socket = createSocket('udp4');
   await new Promise<void>((r) => sink.bind(0, '127.0.0.1', () => r()));
   const dialers: WrtcDialer[] = [];
@@ -32,8 +39,8 @@ export async function startWrtcRig(overrides: DeepPartial<Config> = {}, database
       await dialer.connect();
       return { dialer, userId: user.id };
     },
-    async call(dialer, to = '+15550002222', tone) {
-      const sipp = startSipp({ scenario: 'uas-answer', port: sippPort, keys: { rtp_port: String(sink.address().port) }, timeoutMs: 120_000 });
+    async call(dialer, to = '+15550002222', tone, trunkRtpPort = sink.address().port) {
+      const sipp = startSipp({ scenario: 'uas-answer', port: sippPort, keys: { rtp_port: String(trunkRtpPort) }, timeoutMs: 120_000 });
       sipps.push(sipp);
       await sipp.ready;
       const call = await dialer.call(to, tone);

@@ -34,7 +34,9 @@ async function forkSink() {
   const pcm: Buffer[] = [];
   const pts = new Set<number>();
   const ssrcs = new Set<number>();
-  sock.on('message', (m) => {
+  const sources = new Set<string>();
+  sock.on('message', (m, from) => {
+    sources.add(`${from.address}:${from.port}`);
     const pt = m[1]! & 0x7f;
     if (pt >= 72 && pt <= 79) return; // RTCP
     pts.add(pt);
@@ -49,9 +51,12 @@ async function forkSink() {
     }
   });
   let opusPt = -1;
+  let offered = '';
   return {
     answer(offer: string): string {
-      const m = sdpTransform.parse(offer).media[0]!;
+      const parsed = sdpTransform.parse(offer);
+      const m = parsed.media[0]!;
+      offered = `${m.connection?.ip ?? parsed.connection?.ip}:${m.port}`;
       assert.equal(m.direction, 'sendonly');
       const rtp = m.rtp.find((r) => r.codec.toLowerCase() === 'opus');
       assert.ok(rtp, `the fork offers Opus: ${m.rtp.map((r) => r.codec)}`);
@@ -66,6 +71,11 @@ async function forkSink() {
     get opusPt() {
       return opusPt;
     },
+    /** rtpengine's own address and port for the fork, as its offer states them. */
+    get offered() {
+      return offered;
+    },
+    sources,
     pts,
     ssrcs,
     close: () => sock.close(),
@@ -95,6 +105,8 @@ for (const direction of ['outbound', 'inbound'] as const) {
 
       assert.deepEqual([...sink.pts], [sink.opusPt], 'only Opus reaches the recorder');
       assert.equal(sink.ssrcs.size, 1, 'one stream: the dialer leg');
+      // What the recorder connect()s to (DESIGN §4.8): rtpengine sends the fork from its offer's port.
+      assert.deepEqual([...sink.sources], [sink.offered], 'the fork comes from the address and port of its offer');
       const pcm = sink.samples();
       assert.ok(pcm.length > 48000, `recorded ${pcm.length} samples`);
       const ratio = dbRatio(pcm, 440, 1000, 48000);
