@@ -3,6 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
+import { createPhoneVault, type PhoneVault } from '../../src/crypto/phone-vault.js';
+import { createUsers, type Users } from '../../src/accounts/users.js';
+import { createCallRecords, type CallRecords } from '../../src/calls/records.js';
 
 /** A database target for one test: a fresh SQLite file, or a fresh schema in the test PostgreSQL. */
 export interface TestDatabase {
@@ -45,3 +49,19 @@ export const databaseKinds: Array<[string, () => Promise<TestDatabase>]> = [
   ['sqlite', freshSqlite],
   ['postgres', freshPostgres],
 ];
+
+/** An opened fresh database with the account stores on it, closed and dropped after `fn`. */
+export async function withAccountStore<T>(
+  fresh: () => Promise<TestDatabase>,
+  fn: (s: { handle: DatabaseHandle; vault: PhoneVault; users: Users; records: CallRecords }) => Promise<T>,
+  vault: PhoneVault = createPhoneVault(randomBytes(32)),
+): Promise<T> {
+  const target = await fresh();
+  const handle = await openDatabase(target.url);
+  try {
+    return await fn({ handle, vault, users: createUsers(handle.db, vault), records: createCallRecords(handle.db, vault) });
+  } finally {
+    await handle.close();
+    await target.drop();
+  }
+}

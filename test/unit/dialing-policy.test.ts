@@ -1,14 +1,9 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { openDatabase } from '../../src/db/database.js';
-import { createPhoneVault } from '../../src/crypto/phone-vault.js';
-import { createUsers } from '../../src/accounts/users.js';
 import { createTokens } from '../../src/accounts/tokens.js';
-import { createCallRecords } from '../../src/calls/records.js';
 import { DialingPolicy, destinationRefusal, utcDayStart, type DialingPolicyOptions } from '../../src/calls/policy.js';
 import { loadConfig } from '../../src/config/load.js';
-import { databaseKinds } from '../helpers/db.js';
+import { databaseKinds, withAccountStore } from '../helpers/db.js';
 
 const OPTIONS: DialingPolicyOptions = {
   allowedCountryCodes: ['1', '44'],
@@ -42,13 +37,8 @@ test('the default configuration protects out of the box', () => {
 
 for (const [kind, fresh] of databaseKinds) {
   describe(`daily caps on ${kind}`, () => {
-    test('concurrent admissions of one user never pass more attempts than the cap; other users are not held up', async () => {
-      const target = await fresh();
-      const handle = await openDatabase(target.url);
-      try {
-        const vault = createPhoneVault(randomBytes(32));
-        const users = createUsers(handle.db, vault);
-        const records = createCallRecords(handle.db, vault);
+    test('concurrent admissions of one user never pass more attempts than the cap; other users are not held up', () =>
+      withAccountStore(fresh, async ({ users, records }) => {
         const alice = await users.create({ phone: '+15550001111', enrolled: true });
         const bob = await users.create({ phone: '+15550003333', enrolled: true });
         const policy = new DialingPolicy(records, OPTIONS);
@@ -65,19 +55,10 @@ for (const [kind, fresh] of databaseKinds) {
         assert.equal(results.slice(0, 12).filter((r) => r === 'DAILY_LIMIT').length, 9);
         assert.equal(results[12], 'admitted');
         assert.equal((await records.outboundSince(alice.id, utcDayStart(Date.now()))).length, 3);
-      } finally {
-        await handle.close();
-        await target.drop();
-      }
-    });
+      }));
 
-    test('minutes: ended calls count whole, open ones up to now but not past the maximum length; what is left is shared', async () => {
-      const target = await fresh();
-      const handle = await openDatabase(target.url);
-      try {
-        const vault = createPhoneVault(randomBytes(32));
-        const users = createUsers(handle.db, vault);
-        const records = createCallRecords(handle.db, vault);
+    test('minutes: ended calls count whole, open ones up to now but not past the maximum length; what is left is shared', () =>
+      withAccountStore(fresh, async ({ users, records }) => {
         const alice = await users.create({ phone: '+15550001111', enrolled: true });
         const now = Date.now();
         // 10 minutes a day; calls at most 2 minutes long.
@@ -106,20 +87,13 @@ for (const [kind, fresh] of databaseKinds) {
         assert.match(second.refusal.message, /at most 10 minutes of calls a day/);
         const exhausted = await policy.plan(alice.id, [{ id: 'call_live3', answeredAt: now }]);
         assert.equal(exhausted.get('call_live3'), now, 'nothing left: the live call ends now');
-      } finally {
-        await handle.close();
-        await target.drop();
-      }
-    });
+      }));
   });
 }
 
 test('tokens: session() names the session; ended() tells revoked, expired and gone apart in one call', async () => {
   for (const [, fresh] of databaseKinds) {
-    const target = await fresh();
-    const handle = await openDatabase(target.url);
-    try {
-      const users = createUsers(handle.db, createPhoneVault(randomBytes(32)));
+    await withAccountStore(fresh, async ({ handle, users }) => {
       let clock = 1_000_000;
       const tokens = createTokens(handle.db, () => clock);
       const alice = await users.create({ phone: '+15550001111', enrolled: true });
@@ -131,9 +105,6 @@ test('tokens: session() names the session; ended() tells revoked, expired and go
       clock += 1000;
       const ended = await tokens.ended([live.sessionId, revoked.sessionId, short.sessionId, 'ses_gone']);
       assert.deepEqual(Object.fromEntries(ended), { [revoked.sessionId]: 'revoked', [short.sessionId]: 'expired', ses_gone: 'revoked' });
-    } finally {
-      await handle.close();
-      await target.drop();
-    }
+    });
   }
 });

@@ -1,12 +1,9 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createCipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { openDatabase } from '../../src/db/database.js';
 import { createPhoneVault } from '../../src/crypto/phone-vault.js';
-import { createUsers } from '../../src/accounts/users.js';
-import { createCallRecords } from '../../src/calls/records.js';
 import { resealLegacyPhones } from '../../src/accounts/reseal-phones.js';
-import { databaseKinds } from '../helpers/db.js';
+import { databaseKinds, withAccountStore } from '../helpers/db.js';
 
 const key = randomBytes(32);
 
@@ -43,13 +40,8 @@ test('truncated tags, unknown versions and unbound legacy ciphertexts are refuse
 
 for (const [kind, fresh] of databaseKinds) {
   describe(`legacy phone ciphertexts on ${kind}`, () => {
-    test('are sealed again for their rows at start-up, and a copied ciphertext no longer opens', async () => {
-      const target = await fresh();
-      const handle = await openDatabase(target.url);
-      try {
-        const vault = createPhoneVault(key);
-        const users = createUsers(handle.db, vault);
-        const records = createCallRecords(handle.db, vault);
+    test('are sealed again for their rows at start-up, and a copied ciphertext no longer opens', () =>
+      withAccountStore(fresh, async ({ handle, vault, users, records }) => {
         const alice = await users.create({ phone: '+15550001111', enrolled: true });
         const bob = await users.create({ phone: '+15550003333', enrolled: true });
         await records.create({ id: 'call_1', userId: alice.id, direction: 'outbound', counterpart: '+15550002222', createdAt: 1 });
@@ -67,10 +59,6 @@ for (const [kind, fresh] of databaseKinds) {
         assert.match(aliceRow.phone_cipher, /^v2\./);
         await handle.db.updateTable('users').set({ phone_cipher: aliceRow.phone_cipher }).where('id', '=', bob.id).execute();
         await assert.rejects(users.byId(bob.id), { code: 'PHONE_SEAL_INVALID' });
-      } finally {
-        await handle.close();
-        await target.drop();
-      }
-    });
+      }, createPhoneVault(key)));
   });
 }
