@@ -9,8 +9,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBrowserRig, type BrowserRig } from '../helpers/browser-rig.js';
-import { DialerDriver } from '../helpers/browser.js';
-import { startSipp } from '../helpers/sipp.js';
 import { createRtpPeer } from '../helpers/rtp-peer.js';
 import { startSprayer } from '../helpers/sprayer.js';
 import { decryptAndDecode, waitForRecording } from '../helpers/recording.js';
@@ -32,19 +30,13 @@ after(async () => {
 });
 
 test('RTP bleed with Chromium as the dialer: sprayers across the whole range get 0 packets; both sides hear each other; the recording is whole', async () => {
-  const { service, browser, sippPort } = rig;
+  const { service } = rig;
   const user = await service.users.create({ phone: '+15550004001', enrolled: true, consentVersion: 'v1' });
   const { token } = await service.tokens.issue(user.id, 3_600_000);
   const peer = await createRtpPeer({ tone: 1000, codec: 'PCMU' });
-  const sipp = startSipp({ scenario: 'uas-401-answer', port: sippPort, remote: `127.0.0.1:${service.sipPort}`, keys: { rtp_port: String(peer.port) }, timeoutMs: 60_000 });
-  const dialer = await DialerDriver.open(browser, service.url);
+  const { dialer, sipp } = await rig.dialTrunk(token, peer, { timeoutMs: 60_000 });
   const ng = createNgClient({ host: service.config.media.rtpengine.ngAddress, port: service.config.media.rtpengine.ngPort });
   try {
-    await sipp.ready;
-    await dialer.connect(token);
-    await dialer.call('+15550002222');
-    await dialer.waitState('active', 15_000);
-    peer.start();
     await dialer.page.waitForSelector('#note[data-kind="recording"]', { timeout: 10_000 });
     await peer.waitForPackets(50, 10_000);
     const callId = (await dialer.callId())!;

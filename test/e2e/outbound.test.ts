@@ -1,11 +1,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Browser } from 'playwright-core';
 import type { TestService } from '../helpers/service.js';
 import { startBrowserRig, type BrowserRig } from '../helpers/browser-rig.js';
-import { startSipp } from '../helpers/sipp.js';
 import { createRtpPeer } from '../helpers/rtp-peer.js';
-import { DialerDriver } from '../helpers/browser.js';
 
 /**
  * A person in the dialer page (Chromium, fake microphone playing 440 Hz) calls a number; sipp plays the
@@ -13,14 +10,12 @@ import { DialerDriver } from '../helpers/browser.js';
  */
 let rig: BrowserRig;
 let service: TestService;
-let browser: Browser;
-let sippPort: number;
 let token: string;
 let userId: string;
 
 before(async () => {
   rig = await startBrowserRig();
-  ({ service, browser, sippPort } = rig);
+  ({ service } = rig);
   ({ token, id: userId } = await service.addUser('+15550001111'));
 });
 
@@ -29,20 +24,8 @@ after(async () => rig?.close());
 for (const who of ['browser', 'trunk'] as const) {
   test(`outbound call, audio both ways, hung up by the ${who}`, async () => {
     const peer = await createRtpPeer({ tone: 1000, codec: 'PCMU' });
-    const sipp = startSipp({
-      scenario: 'uas-401-answer',
-      port: sippPort,
-      remote: `127.0.0.1:${service.sipPort}`,
-      keys: { rtp_port: String(peer.port), bye_after: who === 'trunk' ? '6000' : '0' },
-      timeoutMs: 30_000,
-    });
-    const dialer = await DialerDriver.open(browser, service.url);
+    const { dialer, sipp } = await rig.dialTrunk(token, peer, { byeAfterMs: who === 'trunk' ? 6000 : 0 });
     try {
-      await sipp.ready;
-      await dialer.connect(token);
-      await dialer.call('+15550002222');
-      await dialer.waitState('active', 15_000);
-      peer.start(); // symmetric RTP: answer whatever rtpengine sends from
       await peer.waitForPackets(100, 10_000);
 
       const tones = await dialer.measureRemoteTone([1000, 440], 1500);

@@ -96,14 +96,8 @@ test('no recording and no fork for a user who is not enrolled, or has not consen
       const user = await service.users.create({ phone, enrolled, ...(consent && { consentVersion: consent }) });
       const { token } = await service.tokens.issue(user.id, 3_600_000);
       const peer = await createRtpPeer({ tone: 1000 });
-      const sipp = startSipp({ scenario: 'uas-401-answer', port: sippPort, remote: `127.0.0.1:${service.sipPort}`, keys: { rtp_port: String(peer.port) }, timeoutMs: 30_000 });
-      const dialer = await DialerDriver.open(browser, service.url);
+      const { dialer, sipp } = await rig.dialTrunk(token, peer);
       try {
-        await sipp.ready;
-        await dialer.connect(token);
-        await dialer.call('+15550002222');
-        await dialer.waitState('active', 15_000);
-        peer.start();
         await new Promise((r) => setTimeout(r, 1500));
         const callId = (await dialer.callId())!;
         const state = await ng.query(callId);
