@@ -14,6 +14,7 @@ import { isIP } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import bencode from 'bencode';
 import type { Logger } from '../log.js';
+import { PerSourceLog } from '../per-source-log.js';
 import { MonologueError } from '../errors.js';
 
 /** A bencode value with byte strings decoded as UTF-8. */
@@ -97,8 +98,8 @@ class UdpNgClient implements NgClient {
   #address: Promise<string> | undefined;
   #resolved: string | undefined;
   #foreign = 0;
-  /** Last log time per foreign source, so that a flood costs one line a minute per source. */
-  readonly #foreignLogged = new Map<string, number>();
+  /** A flood of foreign datagrams costs one line a minute per source. */
+  readonly #foreignLines = new PerSourceLog(1000);
 
   constructor(opts: NgClientOptions) {
     this.host = opts.host ?? '127.0.0.1';
@@ -248,17 +249,10 @@ class UdpNgClient implements NgClient {
 
   #dropForeign(from: RemoteInfo): void {
     this.#foreign++;
-    const source = `${from.address}:${from.port}`;
-    const now = Date.now();
-    const last = this.#foreignLogged.get(source);
-    if (last !== undefined && now - last < FOREIGN_LOG_INTERVAL_MS) return;
-    if (this.#foreignLogged.size >= FOREIGN_SOURCES_REMEMBERED) {
-      for (const [s, t] of this.#foreignLogged) if (now - t >= FOREIGN_LOG_INTERVAL_MS) this.#foreignLogged.delete(s);
-      if (this.#foreignLogged.size >= FOREIGN_SOURCES_REMEMBERED) return; // a flood from many sources: the count still grows
-    }
-    this.#foreignLogged.set(source, now);
+    const line = this.#foreignLines.admit(`${from.address}:${from.port}`);
+    if (!line) return;
     this.#log?.warn(
-      { from: source, expected: `${this.#resolved ?? this.host}:${this.port}`, foreignReplies: this.#foreign },
+      { src: line.source, expected: `${this.#resolved ?? this.host}:${this.port}`, foreignReplies: this.#foreign },
       'ng datagram from a source other than rtpengine dropped',
     );
   }
@@ -291,9 +285,6 @@ class UdpNgClient implements NgClient {
     pending.resolve(reply);
   }
 }
-
-const FOREIGN_LOG_INTERVAL_MS = 60_000;
-const FOREIGN_SOURCES_REMEMBERED = 1000;
 
 /** Turn bencode's Buffers into strings, recursively. */
 export function toNgValue(v: unknown): NgValue {

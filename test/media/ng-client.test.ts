@@ -60,7 +60,7 @@ test('a reply to a pending cookie from another address or another port is ignore
     await until('the forged replies are counted', () => ng.foreignReplies === 12, 2000);
     const dropped = lines.filter((l) => l.msg === 'ng datagram from a source other than rtpengine dropped');
     assert.deepEqual(
-      dropped.map((l) => l.from).sort(),
+      dropped.map((l) => l.src).sort(),
       [`127.0.0.1:${samePortElsewhere.address().port}`, `127.0.0.66:${otherHost.address().port}`].sort(),
       'one line per source, not one per datagram',
     );
