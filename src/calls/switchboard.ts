@@ -286,7 +286,7 @@ export class Switchboard {
       return undefined;
     }
     const channel = await this.ringableDialer(user.id);
-    const counterpart = callerId(offer.from);
+    const counterpart = callerId(offer.from); // the SIP layer cleans it already; the call domain keeps its own rule
     if (!channel) {
       this.log.info({ userId: user.id }, 'inbound call while no dialer is connected');
       leg.reject(480);

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import type { Logger } from '../log.js';
+import { PerSourceLog } from '../per-source-log.js';
 import type { Session, SessionEnd, Tokens } from '../accounts/tokens.js';
 import type { TokenWatch } from '../accounts/token-watch.js';
 import { errorMessage as describe } from '../errors.js';
@@ -47,6 +48,8 @@ export function createSignaling(
   /** Open sockets per source address (all, and those not yet authenticated), and per user. */
   const fromIp = new Map<string, { all: number; unauthenticated: number }>();
   const ofUser = new Map<string, number>();
+  /** Refusals are the caller's to cause at will: one line a minute per address. */
+  const refusalLines = new PerSourceLog(4096);
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => admit(ws, req.socket.remoteAddress ?? 'unknown'));
   wss.on('error', (err) => log.warn({ err }, 'websocket server error'));
 
@@ -67,7 +70,8 @@ export function createSignaling(
   function admit(ws: WebSocket, ip: string): void {
     const counts = fromIp.get(ip) ?? { all: 0, unauthenticated: 0 };
     const refuse = (code: number, reason: string, message: string) => {
-      log.warn({ ip, reason }, 'socket refused');
+      const line = refusalLines.admit(ip);
+      if (line) log.warn({ ip: line.source, reason, refusedSinceLastLine: line.unlogged }, 'socket refused');
       ws.on('error', (err) => log.debug({ err: err.message }, 'websocket error'));
       ws.send(JSON.stringify(errorMessage('TOO_MANY_CONNECTIONS', message)));
       ws.close(code, reason);
