@@ -141,7 +141,7 @@ export class Call extends EventEmitter<{ close: [EndReason] }> {
     this.outboundLeg?.end();
     if (this.inboundLeg) {
       if (wasAnswered) this.inboundLeg.end();
-      else this.inboundLeg.reject(rejectStatusFor(reason));
+      else this.inboundLeg.reject(reason);
     }
     this.record({ endedAt: Date.now(), endReason: reason, ...(sipStatus !== undefined && { sipStatus }) });
     void this.recording?.stop();
@@ -156,22 +156,5 @@ export class Call extends EventEmitter<{ close: [EndReason] }> {
 
   get reason(): EndReason | undefined {
     return this.endReason;
-  }
-}
-
-/** The final response we send the trunk when an inbound call ends before answer. */
-function rejectStatusFor(reason: EndReason): number {
-  switch (reason) {
-    case 'rejected':
-      return 603;
-    case 'busy':
-      return 486;
-    case 'cancelled':
-      return 487;
-    case 'media-failed':
-    case 'shutdown':
-      return 503;
-    default:
-      return 480;
   }
 }

@@ -18,21 +18,11 @@ export type EndReason =
   | 'auth-failed' // trunk kept challenging our credentials
   | 'failed' // any other final failure
   | 'dialer-disconnected' // the user's WebSocket went away mid-call
-  | 'media-failed' // rtpengine refused or did not answer
+  | 'media-failed' // rtpengine refused, did not answer, or exited with the call live
+  | 'media-timeout' // no RTP from either side for media.timeoutSeconds
+  | 'session-expired' // an RFC 4028 session refresh was due and none came (or ours failed)
   | 'max-duration' // the call reached calls.maxCallSeconds, or its owner's daily minutes ran out
   | 'shutdown'; // the service is draining
-
-/** Map a final SIP failure status to an end reason. */
-export function reasonForStatus(status: number): EndReason {
-  if (status === 486 || status === 600) return 'busy';
-  if (status === 404 || status === 484 || status === 604) return 'not-found';
-  if (status === 408 || status === 480) return 'no-answer';
-  if (status === 487) return 'cancelled';
-  if (status === 603) return 'declined';
-  if (status === 401 || status === 407) return 'auth-failed';
-  if (status >= 500) return 'unavailable';
-  return 'failed';
-}
 
 // ---------------------------------------------------------------- trunk (SIP)
 
@@ -47,16 +37,37 @@ export interface OutboundRequest {
   callRef?: string;
 }
 
-/** Events of one outbound INVITE. Each is called at most once, except `ringing`. */
-export interface OutboundListener {
+/**
+ * What a leg tells the call once it is up, whichever side set it up. The SIP layer answers refreshes
+ * (unchanged SDP) itself; only real media changes reach `remoteOffer`.
+ */
+export interface MidCallListener {
+  /**
+   * The far end changed the media mid-call (hold, resume, new address or codec) by re-INVITE or UPDATE,
+   * or answered our SDP-less re-INVITE's offer in its ACK. Resolves with our SDP answer for it;
+   * a rejection is answered 488 and the call goes on with the media it had.
+   */
+  remoteOffer(sdp: string): Promise<string>;
+  /** The call is over from the far end: BYE (`remote-hangup`) or a failed session refresh (`session-expired`). */
+  ended(reason: 'remote-hangup' | 'session-expired'): void;
+}
+
+/** Events of one outbound INVITE. Each is called at most once, except `ringing` and `earlyMedia`. */
+export interface OutboundListener extends MidCallListener {
   /** 180 or 183 received. */
   ringing(): void;
-  /** 2xx with an SDP answer received (and ACKed). */
+  /**
+   * A provisional response carried SDP (183 or 180 with early media): the far end's answer for now.
+   * Called again only when a later provisional carries a different SDP. Never recorded, never paid.
+   */
+  earlyMedia(sdp: string): void;
+  /** 2xx with an SDP answer received (and ACKed); may differ from the early media's SDP. */
   answered(sdp: string): void;
-  /** Final non-2xx, transport error or timeout (status 408 for our own timeouts). Ends the attempt. */
-  failed(status: number): void;
-  /** The far end sent BYE after answer. */
-  ended(): void;
+  /**
+   * Final non-2xx, transport error or timeout. Ends the attempt. `reason` is the call domain's word for it;
+   * `sipStatus` is kept in the call record for support, never interpreted outside src/sip.
+   */
+  failed(reason: EndReason, sipStatus: number): void;
 }
 
 export interface OutboundLeg {
@@ -65,6 +76,9 @@ export interface OutboundLeg {
   /** CANCEL before answer, BYE after. Idempotent; fires no listener event. */
   end(): void;
 }
+
+/** Digits a dialer may send as DTMF (RFC 4733 events 0-15). */
+export const DTMF_DIGITS = /^[0-9*#A-D]+$/;
 
 export interface Trunk {
   dial(request: OutboundRequest, listener: OutboundListener): OutboundLeg;
@@ -85,21 +99,22 @@ export interface InboundLeg {
   ringing(): void;
   /** 200 OK with our SDP, retransmitted until ACK (then the listener's `confirmed`). */
   answer(sdp: string): void;
-  /** Final non-2xx before answer; once our 200 is out, a BYE after its ACK instead. */
-  reject(status: number): void;
-  /** BYE after answer (or 487/480-style reject before it). */
+  /**
+   * Final non-2xx before answer, chosen by the SIP layer from the reason (`busy` → 486, `rejected` → 603, …);
+   * once our 200 is out, a BYE after its ACK instead.
+   */
+  reject(reason: EndReason): void;
+  /** BYE after answer (or a reject before it). */
   end(): void;
 }
 
-export interface InboundListener {
+export interface InboundListener extends MidCallListener {
   /** The trunk sent CANCEL before we answered (we already replied 487). */
   cancelled(): void;
   /** The trunk ACKed our 200: only now is the call answered (timestamps, recording, pay). */
   confirmed(): void;
   /** Our 200 was never ACKed (Timer H, 64*T1); we sent BYE. The call never counted as answered. */
   unconfirmed(): void;
-  /** The trunk sent BYE. */
-  ended(): void;
 }
 
 /** Called by the SIP layer for each new, authorised inbound INVITE. */
@@ -110,14 +125,21 @@ export type IncomingCallHandler = (offer: InboundOffer, leg: InboundLeg) => Inbo
 export interface MediaRelay {
   /** One media session per call; nothing is allocated in rtpengine until the first offer. */
   open(callId: string): MediaSession;
-  /** Whether the relay answers a ping now. */
+  /**
+   * Whether the relay can take calls now. False while rtpengine is down or restarting
+   * (its exit already ended its live calls `media-failed` through each session's `onLost`).
+   */
   ready(): Promise<boolean>;
 }
 
 export interface MediaSession {
   /** Outbound call: the dialer's WebRTC offer in, the plain-RTP offer for the trunk out. */
   dialerOffer(sdp: string): Promise<string>;
-  /** Outbound call: the trunk's answer in, the WebRTC answer for the dialer out. */
+  /**
+   * Outbound call: the trunk's answer in, the WebRTC answer for the dialer out. May be called again
+   * (early media from a 183, then the 200's SDP): a later call updates the trunk leg in rtpengine and
+   * its result is only for the record, because the dialer keeps the answer it already has.
+   */
   trunkAnswer(sdp: string): Promise<string>;
   /** Inbound call: the trunk's offer in, the WebRTC offer for the dialer out. */
   trunkOffer(sdp: string): Promise<string>;
@@ -129,6 +151,21 @@ export interface MediaSession {
    * There is deliberately no way to name another leg. Only after the call is answered.
    */
   forkDialerLeg(answer: (offerSdp: string) => string): Promise<void>;
+  /**
+   * The trunk's mid-call offer (hold `sendonly`/`inactive`, resume, new address or codec) in, our answer
+   * for the trunk out. The dialer's WebRTC leg is not renegotiated: rtpengine keeps it as it is.
+   */
+  trunkReoffer(sdp: string): Promise<string>;
+  /**
+   * Send DTMF digits (0-9 * # A-D) to the trunk as RFC 4733 events on the trunk leg, one after another.
+   * Only once the call has media towards the trunk (early media or answered).
+   */
+  sendDtmf(digits: string): Promise<void>;
+  /**
+   * Called at most once if the media dies under a live session: `media-timeout` (no RTP either way for the
+   * configured time) or `media-failed` (rtpengine exited or lost the call). Not called after `close()`.
+   */
+  onLost(listener: (reason: 'media-timeout' | 'media-failed') => void): void;
   /** Delete the call in rtpengine. Idempotent; never throws. */
   close(): Promise<void>;
 }
@@ -138,6 +175,8 @@ export interface MediaSession {
 /** One connected dialer of one user. Sending to a closed channel is a no-op. */
 export interface DialerChannel {
   readonly userId: string;
+  /** The dialer's socket has closed (or was closed): nothing it asked for should still reach the phone network. */
+  readonly closed: boolean;
   /**
    * Asks the token store now whether this dialer's token still holds (another process may have revoked
    * it since the last check); a dialer whose token does not is disconnected and answers false.
@@ -146,6 +185,11 @@ export interface DialerChannel {
   created(ref: string, callId: string): void;
   ringing(callId: string): void;
   answered(callId: string, sdp: string): void;
+  /** Early media (outbound): the WebRTC answer to apply now so the user hears the carrier before answer. */
+  progress(callId: string, sdp: string): void;
+  /** The far end put the call on hold (`held`) or took it off (`resumed`). */
+  held(callId: string): void;
+  resumed(callId: string): void;
   incoming(callId: string, from: string, sdp: string): void;
   ended(callId: string, reason: EndReason): void;
   error(code: string, message: string, ref?: string): void;

@@ -10,7 +10,6 @@ import { Call } from './call.js';
 import type { CallRecords } from './records.js';
 import { DialingPolicy, type DailyAdmission, type DialingPolicyOptions } from './policy.js';
 import {
-  reasonForStatus,
   type DialerChannel,
   type InboundLeg,
   type InboundListener,
@@ -184,7 +183,8 @@ export class Switchboard {
         this.record(call);
       },
       unconfirmed: () => call?.close('failed'),
-      ended: () => call?.close('remote-hangup'),
+      ended: (reason) => call?.close(reason),
+      remoteOffer: (sdp) => (call ? this.remoteOffer(call, sdp) : Promise.reject(new MonologueError('CALL_STATE', 'no call for this leg yet'))),
     };
   };
 
@@ -214,6 +214,16 @@ export class Switchboard {
       return channel.error('CALL_STATE', 'only a ringing incoming call can be rejected; hang up instead');
     }
     call.close('rejected', 603);
+  }
+
+  /** Digits the user pressed during a call, towards the trunk (wired by the DTMF work). */
+  dtmf(channel: DialerChannel, callId: string, digits: string): void {
+    const call = this.owned(channel, callId);
+    if (!call) return channel.error('CALL_NOT_FOUND', 'no such call on this connection');
+    call.media.sendDtmf(digits).catch((err: unknown) => {
+      this.log.warn({ callId, err: errorMessage(err) }, 'DTMF not sent');
+      channel.error(err instanceof MonologueError ? err.code : 'DTMF_FAILED', `digits not sent: ${errorMessage(err)}`);
+    });
   }
 
   hangup(channel: DialerChannel, callId: string): void {
@@ -267,34 +277,38 @@ export class Switchboard {
             (err: unknown) => this.mediaFailure(call, err),
           );
         },
-        failed: (status) => call.close(reasonForStatus(status), status),
-        ended: () => call.close('remote-hangup'),
+        earlyMedia: () => {
+          // Wired by the early-media work: answer rtpengine now and send `call.progress`.
+        },
+        failed: (reason, status) => call.close(reason, status),
+        ended: (reason) => call.close(reason),
+        remoteOffer: (sdp) => this.remoteOffer(call, sdp),
       },
     );
   }
 
   private async ring(offer: InboundOffer, leg: InboundLeg, cancelled: () => boolean): Promise<Call | undefined> {
     if (this.draining) {
-      leg.reject(503);
+      leg.reject('unavailable');
       return undefined;
     }
     const to = normaliseE164(offer.to);
     const user = to ? await this.deps.users.byPhone(to).catch(() => undefined) : undefined;
     if (!user) {
       this.log.info({ to: maskPhone(offer.to) }, 'inbound call for an unknown number');
-      leg.reject(404);
+      leg.reject('not-found');
       return undefined;
     }
     const channel = await this.ringableDialer(user.id);
     const counterpart = callerId(offer.from); // the SIP layer cleans it already; the call domain keeps its own rule
     if (!channel) {
       this.log.info({ userId: user.id }, 'inbound call while no dialer is connected');
-      leg.reject(480);
+      leg.reject('no-answer');
       this.recordMissed(user.id, counterpart, 'no-answer', 480);
       return undefined;
     }
     if (this.liveCallsOf(user.id) >= this.options.maxCallsPerUser) {
-      leg.reject(486);
+      leg.reject('busy');
       this.recordMissed(user.id, counterpart, 'busy', 486);
       return undefined;
     }
@@ -425,6 +439,12 @@ export class Switchboard {
       if ((await channel.authorised()) && this.dialers.get(userId)?.includes(channel)) return channel;
     }
     return undefined;
+  }
+
+  /** The trunk changed the media mid-call: rtpengine answers it; the dialer hears of hold and resume. */
+  private remoteOffer(call: Call, sdp: string): Promise<string> {
+    if (call.closed) return Promise.reject(new MonologueError('CALL_STATE', 'the call has ended'));
+    return call.media.trunkReoffer(sdp);
   }
 
   private mediaFailure(call: Call, err: unknown, ref?: string): void {

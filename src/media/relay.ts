@@ -263,6 +263,18 @@ class Session implements RtpengineSession {
     });
   }
 
+  trunkReoffer(_sdp: string): Promise<string> {
+    return Promise.reject(new MonologueError('MEDIA_UNSUPPORTED', 'mid-call offers are not supported yet'));
+  }
+
+  sendDtmf(_digits: string): Promise<void> {
+    return Promise.reject(new MonologueError('MEDIA_UNSUPPORTED', 'DTMF is not supported yet'));
+  }
+
+  onLost(_listener: (reason: 'media-timeout' | 'media-failed') => void): void {
+    // Wired by the liveness work.
+  }
+
   close(): Promise<void> {
     this.#closing ??= this.#enqueue(() => this.#delete());
     this.#closed = true;

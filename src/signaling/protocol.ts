@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import type { EndReason } from '../calls/ports.js';
+import { DTMF_DIGITS, type EndReason } from '../calls/ports.js';
 
 /** Client → server messages of `/v1/signal`. Anything else is answered with an `error`. */
 const Sdp = Type.String({ minLength: 10, maxLength: 16384 });
@@ -20,6 +20,11 @@ export const ClientMessage = Type.Union([
   Type.Object({ type: Type.Literal('call.hangup'), callId: CallId }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('call.accept'), callId: CallId, sdp: Sdp }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('call.reject'), callId: CallId }, { additionalProperties: false }),
+  // Digits the dialer pressed; sent to the trunk as RFC 4733 events. Bounded so one message cannot hold the line.
+  Type.Object(
+    { type: Type.Literal('call.dtmf'), callId: CallId, digits: Type.String({ minLength: 1, maxLength: 32, pattern: DTMF_DIGITS.source }) },
+    { additionalProperties: false },
+  ),
   Type.Object({ type: Type.Literal('ping') }, { additionalProperties: false }),
 ]);
 export type ClientMessage = Static<typeof ClientMessage>;
@@ -30,6 +35,10 @@ export type ServerMessage =
   | { type: 'call.created'; ref: string; callId: string }
   | { type: 'call.ringing'; callId: string }
   | { type: 'call.answered'; callId: string; sdp: string }
+  /** Early media: apply this WebRTC answer now; `call.answered` follows without a new SDP negotiation (its sdp is the same). */
+  | { type: 'call.progress'; callId: string; sdp: string }
+  | { type: 'call.held'; callId: string }
+  | { type: 'call.resumed'; callId: string }
   | { type: 'call.incoming'; callId: string; from: string; sdp: string }
   | { type: 'call.ended'; callId: string; reason: EndReason }
   | { type: 'error'; code: string; message: string; ref?: string }
@@ -38,7 +47,7 @@ export type ServerMessage =
   | { type: 'earnings.updated'; callId: string; amountMicros: number; state: string }
   | { type: 'pong' };
 
-export const KNOWN_TYPES = new Set(['auth', 'call.start', 'call.hangup', 'call.accept', 'call.reject', 'ping']);
+export const KNOWN_TYPES = new Set(['auth', 'call.start', 'call.hangup', 'call.accept', 'call.reject', 'call.dtmf', 'ping']);
 
 const check = TypeCompiler.Compile(ClientMessage);
 const checkByType = new Map(ClientMessage.anyOf.map((s) => [s.properties.type.const as string, TypeCompiler.Compile(s)]));

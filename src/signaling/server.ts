@@ -183,7 +183,7 @@ export function createSignaling(
       clearTimeout(authTimer);
       ofUser.set(userId, sockets + 1);
       counts.unauthenticated--;
-      state.channel = channelFor(session, send, authorised);
+      state.channel = channelFor(session, send, authorised, () => state.ended || ws.readyState !== WebSocket.OPEN);
       state.detach = deps.switchboard.attachDialer(state.channel);
       state.unwatch = deps.watch.watch(session, sessionEnded);
       send({ type: 'ready', userId });
@@ -210,6 +210,8 @@ export function createSignaling(
         return deps.switchboard.accept(channel, msg.callId, msg.sdp);
       case 'call.reject':
         return deps.switchboard.reject(channel, msg.callId);
+      case 'call.dtmf':
+        return deps.switchboard.dtmf(channel, msg.callId, msg.digits);
     }
   }
 
@@ -231,13 +233,24 @@ export function createSignaling(
   };
 }
 
-function channelFor(session: Session, send: (msg: ServerMessage) => void, authorised: (sessionId: string) => Promise<boolean>): DialerChannel {
+function channelFor(
+  session: Session,
+  send: (msg: ServerMessage) => void,
+  authorised: (sessionId: string) => Promise<boolean>,
+  isClosed: () => boolean,
+): DialerChannel {
   return {
     userId: session.userId,
+    get closed() {
+      return isClosed();
+    },
     authorised: () => authorised(session.sessionId),
     created: (ref, callId) => send({ type: 'call.created', ref, callId }),
     ringing: (callId) => send({ type: 'call.ringing', callId }),
     answered: (callId, sdp) => send({ type: 'call.answered', callId, sdp }),
+    progress: (callId, sdp) => send({ type: 'call.progress', callId, sdp }),
+    held: (callId) => send({ type: 'call.held', callId }),
+    resumed: (callId) => send({ type: 'call.resumed', callId }),
     incoming: (callId, from, sdp) => send({ type: 'call.incoming', callId, from, sdp }),
     ended: (callId, reason) => send({ type: 'call.ended', callId, reason }),
     error: (code, message, ref) => send(errorMessage(code, message, ref)),

@@ -331,7 +331,7 @@ class Endpoint implements SipEndpoint {
       call.setListener(listener);
     } catch (err) {
       this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'sip: incoming-call handler threw');
-      call.reject(500);
+      call.reject('failed');
     }
   }
 

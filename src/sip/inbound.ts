@@ -7,7 +7,8 @@
  * only from the INVITE's source IP (`peer`), and ours go to the INVITE's source unless the Contact or
  * Record-Route names an allowed source.
  */
-import type { InboundLeg, InboundListener } from '../calls/ports.js';
+import type { EndReason, InboundLeg, InboundListener } from '../calls/ports.js';
+import { statusForReason } from './status.js';
 import { guarded, type SipCore } from './core.js';
 import { contactUri, Dialog, type DialogOwner, type Transport } from './dialog.js';
 import { hostPort, makeResponse, newTag, T1, T2, TX_TIMEOUT } from './message.js';
@@ -80,7 +81,11 @@ export class InboundCall implements InboundLeg, DialogOwner {
     });
   }
 
-  reject(status: number): void {
+  reject(reason: EndReason): void {
+    this.rejectWith(statusForReason(reason));
+  }
+
+  private rejectWith(status: number): void {
     guarded(this.log, 'reject', () => {
       // Our 200 is out: too late for a final non-2xx, so hang up once the ACK comes (RFC 3261 §15).
       if (this.state === 'answered') return this.end();
@@ -94,7 +99,7 @@ export class InboundCall implements InboundLeg, DialogOwner {
 
   end(): void {
     guarded(this.log, 'end', () => {
-      if (this.state === 'offered') return this.reject(480);
+      if (this.state === 'offered') return this.rejectWith(480);
       if (this.silenced || this.state === 'done') return;
       this.silenced = true;
       if (this.state === 'answered') {
@@ -140,7 +145,7 @@ export class InboundCall implements InboundLeg, DialogOwner {
     if (this.state !== 'answered' && this.state !== 'confirmed') return;
     this.log.info('sip: BYE from trunk');
     this.finish();
-    this.emit((l) => l.ended());
+    this.emit((l) => l.ended('remote-hangup'));
   }
 
   onReinvite(rq: SipRequest): void {

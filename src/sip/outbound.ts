@@ -10,6 +10,7 @@ import { hostPort, makeResponse, newCallId, newTag, tagOf } from './message.js';
 import { isE164 } from '../phone-number.js';
 import { isIP } from 'node:net';
 import { plainIp } from './sources.js';
+import { reasonForStatus } from './status.js';
 import type { DigestModule, SipRequest, SipResponse } from './sip-types.js';
 
 export interface TrunkTarget {
@@ -62,7 +63,7 @@ export class OutboundCall implements OutboundLeg, DialogOwner {
     if (!isE164(to) || !isE164(from)) {
       this.log.warn({ to: maskPhone(to), from: maskPhone(from) }, 'sip: dial refused, number is not E.164');
       this.state = 'done';
-      queueMicrotask(() => this.emit(() => this.listener.failed(484)));
+      queueMicrotask(() => this.emit(() => this.listener.failed(reasonForStatus(484), 484)));
       return;
     }
     this.core.track(this);
@@ -73,7 +74,7 @@ export class OutboundCall implements OutboundLeg, DialogOwner {
     } catch (err) {
       this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'sip: INVITE could not be sent');
       this.finish();
-      queueMicrotask(() => this.emit(() => this.listener.failed(503)));
+      queueMicrotask(() => this.emit(() => this.listener.failed(reasonForStatus(503), 503)));
     }
   }
 
@@ -104,7 +105,7 @@ export class OutboundCall implements OutboundLeg, DialogOwner {
     if (this.state !== 'answered') return;
     this.log.info('sip: BYE from trunk');
     this.finish();
-    this.emit(() => this.listener.ended());
+    this.emit(() => this.listener.ended('remote-hangup'));
   }
 
   onReinvite(rq: SipRequest): void {
@@ -130,7 +131,7 @@ export class OutboundCall implements OutboundLeg, DialogOwner {
     }
     this.log.info({ status }, 'sip: INVITE failed');
     this.finish();
-    this.emit(() => this.listener.failed(status));
+    this.emit(() => this.listener.failed(reasonForStatus(status), status));
   }
 
   private on2xx(rs: SipResponse): void {
@@ -187,7 +188,7 @@ export class OutboundCall implements OutboundLeg, DialogOwner {
     this.log.info('sip: no final answer in time, CANCEL');
     this.requestCancel();
     this.finish();
-    this.emit(() => this.listener.failed(408));
+    this.emit(() => this.listener.failed(reasonForStatus(408), 408));
   }
 
   private requestCancel(): void {

@@ -32,7 +32,16 @@ function recorder<E>(): Recorder<E> & { push(e: E): void } {
   };
 }
 
-export type OutEvent = { type: 'ringing' } | { type: 'answered'; sdp: string } | { type: 'failed'; status: number } | { type: 'ended' };
+export type OutEvent =
+  | { type: 'ringing' }
+  | { type: 'early'; sdp: string }
+  | { type: 'answered'; sdp: string }
+  | { type: 'failed'; status: number }
+  | { type: 'ended'; reason: string }
+  | { type: 'offer'; sdp: string };
+
+/** What a leg's mid-call offer is answered with in these tests: the offer itself, as if the media side agreed. */
+export const echoAnswer = (sdp: string): Promise<string> => Promise.resolve(sdp);
 
 export function outboundRecorder(): OutboundListener & Recorder<OutEvent> {
   const r = recorder<OutEvent>();
@@ -41,8 +50,13 @@ export function outboundRecorder(): OutboundListener & Recorder<OutEvent> {
     waitFor: r.waitFor,
     ringing: () => r.push({ type: 'ringing' }),
     answered: (sdp) => r.push({ type: 'answered', sdp }),
-    failed: (status) => r.push({ type: 'failed', status }),
-    ended: () => r.push({ type: 'ended' }),
+    earlyMedia: (sdp) => r.push({ type: 'early', sdp }),
+    failed: (_reason, status) => r.push({ type: 'failed', status }),
+    ended: (reason) => r.push({ type: 'ended', reason }),
+    remoteOffer: (sdp) => {
+      r.push({ type: 'offer', sdp });
+      return echoAnswer(sdp);
+    },
   };
 }
 
@@ -51,7 +65,8 @@ export type InEvent =
   | { type: 'cancelled'; callId: string }
   | { type: 'confirmed'; callId: string }
   | { type: 'unconfirmed'; callId: string }
-  | { type: 'ended'; callId: string };
+  | { type: 'ended'; callId: string; reason: string }
+  | { type: 'reoffer'; callId: string; sdp: string };
 
 /** An incoming-call handler that records offers and listener events; `behaviour` decides what to do with the leg. */
 export function inboundRecorder(behaviour: (offer: InboundOffer, leg: InboundLeg) => void): {
@@ -67,7 +82,11 @@ export function inboundRecorder(behaviour: (offer: InboundOffer, leg: InboundLeg
         cancelled: () => r.push({ type: 'cancelled', callId: offer.sipCallId }),
         confirmed: () => r.push({ type: 'confirmed', callId: offer.sipCallId }),
         unconfirmed: () => r.push({ type: 'unconfirmed', callId: offer.sipCallId }),
-        ended: () => r.push({ type: 'ended', callId: offer.sipCallId }),
+        ended: (reason) => r.push({ type: 'ended', callId: offer.sipCallId, reason }),
+        remoteOffer: (sdp) => {
+          r.push({ type: 'reoffer', callId: offer.sipCallId, sdp });
+          return echoAnswer(sdp);
+        },
       };
       behaviour(offer, leg);
       return listener;

@@ -65,7 +65,7 @@ describe('inbound calls from sipp', { concurrency: true }, () => {
   });
 
   test('INVITE to an unparseable number → 404; without SDP → 488; reject(486) → 486', async () => {
-    const rec = inboundRecorder((_o, leg) => leg.reject(486));
+    const rec = inboundRecorder((_o, leg) => leg.reject('busy'));
     const t = await startEndpoint(rec.handler);
     cleanups.push(() => t.ep.close());
     const bad = request('INVITE', t.port, { body: OFFER, headers: 'Content-Type: application/sdp' }).replace(/^To: <sip:\+15550001111@/m, 'To: <sip:alice@');

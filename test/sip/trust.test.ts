@@ -162,7 +162,7 @@ describe('inbound trust', { concurrency: true }, () => {
   });
 
   test('the caller is E.164 or "anonymous": percent-encoded CRLF, names and a number-like display name are not numbers', async () => {
-    const rec = inboundRecorder((_o, leg) => leg.reject(486));
+    const rec = inboundRecorder((_o, leg) => leg.reject('busy'));
     const t = await startEndpoint(rec.handler, { allowedSources: ALLOWED });
     cleanups.push(() => t.ep.close());
     const peer = await udpPeer('127.0.0.1');
