@@ -14,6 +14,7 @@ import { createTokens, type Tokens } from './accounts/tokens.js';
 import { createTokenWatch, type TokenWatch } from './accounts/token-watch.js';
 import { createCallRecords, type CallRecords } from './calls/records.js';
 import { Switchboard } from './calls/switchboard.js';
+import { recordAnsweredCalls } from './calls/recording-hook.js';
 import { createNgClient, createRtpengineProcess, createRtpengineRelay, type NgClient, type RtpengineProcess, type RtpengineRelay } from './media/index.js';
 import { createSipEndpoint, type SipEndpoint } from './sip/endpoint.js';
 import { createSignaling, type Signaling } from './signaling/server.js';
@@ -114,7 +115,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
     const settler = createSettler({ db: store.db.db, ledger, config: config.payouts, log });
     const payouts = createCallPayouts({ db: store.db.db, settler, users: store.users, vault: store.vault, config: config.payouts, log });
 
-    const switchboard = new Switchboard({ users: store.users, records, media, log, recordings, payouts }, config.calls);
+    const switchboard = new Switchboard({ users: store.users, records, media, log }, config.calls);
+    switchboard.on('call', recordAnsweredCalls({ recordings, payouts, log }));
     const sip: SipEndpoint = await createSipEndpoint(
       {
         listen: { address: config.sip.listenAddress, port: config.sip.port, udp: config.sip.udp, tcp: config.sip.tcp },

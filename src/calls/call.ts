@@ -1,44 +1,81 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
+import { errorMessage } from '../errors.js';
 import type { CallRecordPatch, CallRecords, Direction } from './records.js';
 import type { DialerChannel, EndReason, InboundLeg, MediaSession, OutboundLeg } from './ports.js';
 import type { User } from '../accounts/users.js';
 
 export type CallState = 'new' | 'ringing' | 'answered' | 'ended';
 
+/** What a Call tells its subscribers (recording, payouts, metrics, the switchboard). */
+export interface CallEvents {
+  /** The call is answered and its media is through: the owner's leg can be forked now. At most once. */
+  answered: [];
+  /** The call ended (its end is queued for the record). Exactly once, synchronously inside `close()`. */
+  ended: [EndReason];
+  /** Everything is released: rtpengine let go and the dialer was told. Exactly once, after `ended`. */
+  close: [EndReason];
+}
+
+/** Until a dialer is chosen (inbound) the call talks to nobody; `bindDialer` sets the real one. */
+const NO_DIALER: DialerChannel = {
+  userId: '',
+  closed: false,
+  authorised: () => Promise.resolve(false),
+  created: () => undefined,
+  ringing: () => undefined,
+  answered: () => undefined,
+  progress: () => undefined,
+  held: () => undefined,
+  resumed: () => undefined,
+  incoming: () => undefined,
+  ended: () => undefined,
+  error: () => undefined,
+  recordingStarted: () => undefined,
+  recordingStopped: () => undefined,
+  earningsUpdated: () => undefined,
+};
+
 /**
  * One call: owns its SIP leg, its media session and (later) its recorder.
- * `close(reason)` tears all of them down exactly once, whoever ends the call first,
- * and emits `close` with the reason.
+ *
+ * A Call exists from the first moment its attempt does (the `call.start`, the INVITE), before anything
+ * is looked up, so that whoever ends the attempt while a lookup or rtpengine is pending finds it and
+ * ends it; every continuation then sees `closed`. It is *admitted* once its owner is known (and, when
+ * outbound, the dialing policy let it through): only an admitted call has a record. `close(reason)` tears everything down exactly once, whoever ends
+ * the call first.
  */
-export class Call extends EventEmitter<{ close: [EndReason] }> {
+export class Call extends EventEmitter<CallEvents> {
   readonly id: string;
-  readonly userId: string;
   readonly direction: Direction;
-  readonly channel: DialerChannel;
   readonly media: MediaSession;
-  readonly owner: User;
   outboundLeg: OutboundLeg | undefined;
   inboundLeg: InboundLeg | undefined;
+  private channelValue: DialerChannel;
+  private ownerValue: User | undefined;
+  /** Outbound: the callee. Inbound: the caller as the dialer may see it (E.164 or `anonymous`). */
+  readonly counterpart: string;
   private recording: { stop(): Promise<void> } | undefined;
   private stateValue: CallState = 'new';
   private endReason: EndReason | undefined;
+  private announced = false;
+  private mediaUp = false;
   private ringTimer: NodeJS.Timeout | undefined;
   private lengthTimer: NodeJS.Timeout | undefined;
   private answeredAtValue: number | undefined;
   private readonly maxLengthMs: number;
   /** Record writes go one after another so a late insert never overwrites a later update. */
-  private writes: Promise<void>;
+  private writes: Promise<void> = Promise.resolve();
+  private admitted = false;
   private readonly records: CallRecords;
-  private readonly log: Logger;
+  private log: Logger;
 
   constructor(init: {
     id: string;
-    userId: string;
     direction: Direction;
     counterpart: string;
-    owner: User;
-    channel: DialerChannel;
+    /** Outbound: the dialer that asked. Inbound: none until one is chosen (`bindDialer`). */
+    channel?: DialerChannel;
     media: MediaSession;
     records: CallRecords;
     log: Logger;
@@ -47,17 +84,27 @@ export class Call extends EventEmitter<{ close: [EndReason] }> {
   }) {
     super();
     this.id = init.id;
-    this.userId = init.userId;
     this.direction = init.direction;
-    this.owner = init.owner;
-    this.channel = init.channel;
+    this.counterpart = init.counterpart;
+    this.channelValue = init.channel ?? NO_DIALER;
     this.media = init.media;
     this.records = init.records;
     this.maxLengthMs = init.maxLengthMs;
     this.log = init.log.child({ callId: init.id, direction: init.direction });
-    this.writes = this.records
-      .create({ id: this.id, userId: this.userId, direction: this.direction, counterpart: init.counterpart, createdAt: Date.now() })
-      .catch((err: unknown) => this.log.error({ err }, 'call record insert failed'));
+  }
+
+  /** The owner's id; '' for an inbound call whose number is still being looked up. */
+  get userId(): string {
+    return this.ownerValue?.id ?? this.channelValue.userId;
+  }
+
+  get channel(): DialerChannel {
+    return this.channelValue;
+  }
+
+  /** The enrolled user the call belongs to; undefined until admitted. */
+  get owner(): User | undefined {
+    return this.ownerValue;
   }
 
   get state(): CallState {
@@ -68,12 +115,47 @@ export class Call extends EventEmitter<{ close: [EndReason] }> {
     return this.stateValue === 'ended';
   }
 
+  get isAdmitted(): boolean {
+    return this.admitted;
+  }
+
+  /**
+   * The attempt belongs to `owner` (outbound: it passed the dialing policy; inbound: the dialled number
+   * is theirs) and from now on has a record. False, and nothing happens, when the call already ended,
+   * was admitted before, or its dialer is another user's.
+   */
+  admit(owner: User): boolean {
+    if (this.closed || this.admitted) return false;
+    if (this.channelValue !== NO_DIALER && this.channelValue.userId !== owner.id) return false;
+    this.admitted = true;
+    this.ownerValue = owner;
+    this.log = this.log.child({ userId: owner.id });
+    this.writes = this.records
+      .create({ id: this.id, userId: owner.id, direction: this.direction, counterpart: this.counterpart, createdAt: Date.now() })
+      .catch((err: unknown) => this.log.error({ err }, 'call record insert failed'));
+    return true;
+  }
+
+  /** Inbound: the owner's dialer that will ring. Once, after `admit`; false when the call already ended. */
+  bindDialer(channel: DialerChannel): boolean {
+    if (this.closed || !this.admitted || this.channelValue !== NO_DIALER || channel.userId !== this.userId) return false;
+    this.channelValue = channel;
+    return true;
+  }
+
+  /** The dialer now knows this call's id (`call.created` or `call.incoming`): it will hear `call.ended`. */
+  markAnnounced(): void {
+    if (this.admitted && !this.closed) this.announced = true;
+  }
+
   /** Settles when every record write issued so far is done (tests and shutdown wait on it). */
   flushed(): Promise<void> {
     return this.writes;
   }
 
+  /** Update the record; a call never admitted has none, so this does nothing then. */
   record(patch: CallRecordPatch): void {
+    if (!this.admitted) return;
     this.writes = this.writes
       .then(() => this.records.update(this.id, patch))
       .catch((err: unknown) => this.log.error({ err }, 'call record update failed'));
@@ -105,6 +187,13 @@ export class Call extends EventEmitter<{ close: [EndReason] }> {
     this.endBy(this.answeredAtValue + this.maxLengthMs);
   }
 
+  /** The answered call's media is through (rtpengine holds both legs): emits `answered` once. */
+  markMediaUp(): void {
+    if (this.closed || this.stateValue !== 'answered' || this.mediaUp) return;
+    this.mediaUp = true;
+    this.safeEmit('answered');
+  }
+
   /** Server clock at answer; undefined before. */
   get answeredAt(): number | undefined {
     return this.answeredAtValue;
@@ -131,6 +220,10 @@ export class Call extends EventEmitter<{ close: [EndReason] }> {
     this.recording = recording;
   }
 
+  /**
+   * End the call for `reason`; the first reason wins and later calls do nothing. `sipStatus` is only
+   * stored (an outbound failure's final status); an inbound leg reports what it sent itself.
+   */
   close(reason: EndReason, sipStatus?: number): void {
     if (this.closed) return;
     const wasAnswered = this.stateValue === 'answered';
@@ -139,22 +232,38 @@ export class Call extends EventEmitter<{ close: [EndReason] }> {
     clearTimeout(this.ringTimer);
     clearTimeout(this.lengthTimer);
     this.outboundLeg?.end();
+    let status = sipStatus;
     if (this.inboundLeg) {
       if (wasAnswered) this.inboundLeg.end();
       else this.inboundLeg.reject(reason);
+      status ??= this.inboundLeg.finalStatus;
     }
-    this.record({ endedAt: Date.now(), endReason: reason, ...(sipStatus !== undefined && { sipStatus }) });
+    this.record({ endedAt: Date.now(), endReason: reason, ...(status !== undefined && { sipStatus: status }) });
     void this.recording?.stop();
-    this.log.info({ reason, sipStatus, answered: wasAnswered }, 'call ended');
+    this.log.info({ reason, sipStatus: status, answered: wasAnswered, admitted: this.admitted }, 'call ended');
+    this.safeEmit('ended', reason);
     // The dialer hears of the end only once rtpengine has let go of the call, so whoever sees
     // `call.ended` sees no media left behind. MediaSession.close() never throws.
+    const announced = this.announced;
     void this.media.close().then(() => {
-      this.channel.ended(this.id, reason);
-      this.emit('close', reason);
+      if (announced) this.channelValue.ended(this.id, reason);
+      this.safeEmit('close', reason);
     });
   }
 
   get reason(): EndReason | undefined {
     return this.endReason;
+  }
+
+  /** A throwing subscriber must not break the call (or the other subscribers). */
+  private safeEmit<K extends keyof CallEvents>(event: K, ...args: CallEvents[K]): void {
+    // rawListeners: calling a `once` wrapper also removes it, as emit() would.
+    for (const listener of this.rawListeners(event)) {
+      try {
+        (listener as (...a: CallEvents[K]) => void)(...args);
+      } catch (err) {
+        this.log.error({ event, err: errorMessage(err) }, 'call event listener threw');
+      }
+    }
   }
 }

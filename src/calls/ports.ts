@@ -106,6 +106,11 @@ export interface InboundLeg {
   reject(reason: EndReason): void;
   /** BYE after answer (or a reject before it). */
   end(): void;
+  /**
+   * The final status sent before answer (our reject, or 487 after the trunk's CANCEL); undefined while
+   * none was sent or once answered. Only stored in the call record: the calls layer never reads it.
+   */
+  readonly finalStatus: number | undefined;
 }
 
 export interface InboundListener extends MidCallListener {

@@ -1,8 +1,7 @@
+import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import { maskPhone } from '../log.js';
-import type { User, Users } from '../accounts/users.js';
-import type { Recordings } from '../recordings/recordings.js';
-import type { CallPayouts } from '../payouts/call-payouts.js';
+import type { Users } from '../accounts/users.js';
 import { callerId, normaliseE164 } from '../phone-number.js';
 import { MonologueError, errorMessage } from '../errors.js';
 import { newId } from '../ids.js';
@@ -33,22 +32,29 @@ export interface SwitchboardDeps {
   log: Logger;
   /** Set after construction: the SIP endpoint needs the switchboard's inbound handler first. */
   trunk?: Trunk;
-  /** Absent when recording is switched off. */
-  recordings?: Recordings;
-  /** Pays for recorded calls; absent in setups without payouts. */
-  payouts?: CallPayouts;
+}
+
+export interface SwitchboardEvents {
+  /**
+   * A new call attempt, the moment it exists (before its owner is known): subscribers such as recording
+   * and payouts attach to its events here. Emitted synchronously; a throwing subscriber is logged.
+   */
+  call: [Call];
 }
 
 /**
  * Routes calls between connected dialers and the trunk. Keeps the live calls and the connected
  * dialers; every action a dialer asks for is checked against the call's owner and channel.
+ *
+ * Setup is race-free by construction: the Call exists (and holds the user's live-call slot) from the
+ * `call.start` or INVITE on, before any `await`, so a hangup, a CANCEL, a socket close or a shutdown
+ * that comes while a lookup or rtpengine is pending ends it; every continuation after an `await`
+ * checks that the call is still open (and its dialer still there) before it goes on.
  */
-export class Switchboard {
+export class Switchboard extends EventEmitter<SwitchboardEvents> {
   private readonly calls = new Map<string, Call>();
   /** Per user, connected dialers in connection order: inbound calls ring the newest. */
   private readonly dialers = new Map<string, DialerChannel[]>();
-  /** Per user, outbound starts that hold a live-call slot but have no Call yet. */
-  private readonly pendingStarts = new Map<string, number>();
   /** Refused `call.start`s by error code, since start (a later issue exports them as metrics). */
   private readonly refusals = new Map<string, number>();
   /** Per user, the newest daily-minutes plan: an older one finishing late must not undo it. */
@@ -64,6 +70,7 @@ export class Switchboard {
     private readonly deps: SwitchboardDeps,
     private readonly options: SwitchboardOptions,
   ) {
+    super();
     this.log = deps.log.child({ mod: 'switchboard' });
     this.policy = new DialingPolicy(deps.records, options);
   }
@@ -106,57 +113,67 @@ export class Switchboard {
       this.refusals.set(code, (this.refusals.get(code) ?? 0) + 1);
       channel.error(code, message, ref);
     };
+    if (channel.closed) return; // its socket went while the message waited: nobody to call for
     if (this.draining) return reject('SHUTTING_DOWN', 'the service is shutting down; try again in a moment');
     const trunk = this.deps.trunk;
     if (!trunk) return reject('NOT_READY', 'the SIP trunk is not ready yet; try again in a moment');
     const callee = normaliseE164(to);
     if (!callee) return reject('NUMBER_INVALID', 'the number must be E.164: + then country code and number, e.g. +15550001111');
-    // The slot is taken before the first await, so concurrent starts cannot all see the same free one.
-    const releaseSlot = this.reserveSlot(channel.userId);
-    if (!releaseSlot) return reject('TOO_MANY_CALLS', `at most ${this.options.maxCallsPerUser} calls at once; hang one up first`);
+    if (this.liveCallsOf(channel.userId) >= this.options.maxCallsPerUser) {
+      return reject('TOO_MANY_CALLS', `at most ${this.options.maxCallsPerUser} calls at once; hang one up first`);
+    }
+    // The Call is the user's live-call slot from here, before the first await, so concurrent starts
+    // cannot all see the same free one, and a socket that closes meanwhile finds it and ends it.
+    const call = this.open('outbound', callee, channel);
+    const refuse = (code: string, message: string) => {
+      call.close('failed');
+      reject(code, message);
+    };
 
     let admission: DailyAdmission | undefined;
-    let opened: Call | undefined;
     try {
       const user = await this.deps.users.byId(channel.userId);
-      if (!user) return reject('USER_NOT_FOUND', 'your account no longer exists; sign in again');
+      if (this.abandoned(call)) return;
+      if (!user) return refuse('USER_NOT_FOUND', 'your account no longer exists; sign in again');
       const denied = this.policy.destination(callee, user.phone);
       if (denied) {
         this.log.info({ userId: user.id, to: maskPhone(callee), code: denied.code }, 'call refused by the dialing policy');
-        return reject(denied.code, denied.message);
+        return refuse(denied.code, denied.message);
       }
       admission = await this.policy.admit(user.id);
+      if (this.abandoned(call)) return;
       if (admission.refusal) {
         this.log.info({ userId: user.id, code: admission.refusal.code }, 'call refused by a daily cap');
-        return reject(admission.refusal.code, admission.refusal.message);
+        return refuse(admission.refusal.code, admission.refusal.message);
       }
-      // The socket may have gone (closed, or its token revoked) while we were waiting: nobody to call for.
-      if (!this.dialers.get(user.id)?.includes(channel)) {
-        this.log.info({ userId: user.id }, 'call start abandoned: its dialer disconnected meanwhile');
-        return;
-      }
-      opened = this.open(channel, 'outbound', callee, user);
+      if (this.draining) return refuse('SHUTTING_DOWN', 'the service is shutting down; try again in a moment');
+      call.admit(user);
     } finally {
-      // From here the Call holds the user's place itself (it counts until it closes).
-      releaseSlot();
-      if (admission && opened) void opened.flushed().then(admission.done);
+      // An attempt that never got admitted (refused, abandoned, or a lookup threw) ends here, unseen.
+      if (!call.isAdmitted) call.close('failed');
+      // The next admission of this user counts the attempts in the database: let it in once ours is there.
+      if (admission && call.isAdmitted) void call.flushed().then(admission.done);
       else admission?.done();
     }
-    const call = opened;
     channel.created(ref, call.id);
+    call.markAnnounced();
     this.log.info({ callId: call.id, to: maskPhone(callee) }, 'outbound call');
 
     let trunkSdp: string;
     try {
       trunkSdp = await call.media.dialerOffer(sdp);
     } catch (err) {
-      this.mediaFailure(call, err, ref);
+      if (!call.closed) this.mediaFailure(call, err, ref);
       return;
     }
-    if (call.closed) return; // hung up while rtpengine was answering
+    // Hung up, disconnected or drained while rtpengine was answering: the phone network never hears of it.
+    if (this.abandoned(call)) return;
+    if (this.draining) return call.close('shutdown');
+    const owner = call.owner;
+    if (!owner) return call.close('failed'); // admitted above, so always there
 
     try {
-      call.outboundLeg = this.dial(trunk, call, channel, { to: callee, from: call.owner.phone, sdp: trunkSdp, callRef: call.id });
+      call.outboundLeg = this.dial(trunk, call, channel, { to: callee, from: owner.phone, sdp: trunkSdp, callRef: call.id });
     } catch (err) {
       this.log.error({ callId: call.id, err: errorMessage(err) }, 'trunk refused to dial');
       call.close('failed');
@@ -165,35 +182,39 @@ export class Switchboard {
     call.record({ sipCallId: call.outboundLeg.sipCallId });
   }
 
-  /** The SIP layer's handler for a new, authorised inbound INVITE. */
+  /**
+   * The SIP layer's handler for a new, authorised inbound INVITE. The Call exists before this returns,
+   * so a CANCEL that comes while we look the number up, pick a dialer or wait for rtpengine ends it
+   * (487) and the dialer never rings — or, if it already rang, hears `call.ended`.
+   */
   readonly incoming = (offer: InboundOffer, leg: InboundLeg): InboundListener => {
-    let call: Call | undefined;
-    // The trunk may cancel while we are still looking the user up.
-    let cancelledEarly = false;
-    void this.ring(offer, leg, () => cancelledEarly).then((c) => (call = c));
+    const call = this.open('inbound', callerId(offer.from)); // the SIP layer cleans `from`; we keep our own rule
+    call.inboundLeg = leg;
+    this.ring(call, offer).catch((err: unknown) => {
+      this.log.error({ callId: call.id, err: errorMessage(err) }, 'inbound call setup failed');
+      call.close('failed');
+    });
     return {
-      cancelled: () => {
-        cancelledEarly = true;
-        call?.close('cancelled', 487);
-      },
+      cancelled: () => call.close('cancelled'),
       // Answered on the trunk's ACK, not on our 200: a 200 nobody confirms never records or pays.
       confirmed: () => {
-        if (!call || call.closed) return;
+        if (call.closed || !call.isAdmitted) return;
         call.markAnswered();
-        this.record(call);
+        call.markMediaUp();
       },
-      unconfirmed: () => call?.close('failed'),
-      ended: (reason) => call?.close(reason),
-      remoteOffer: (sdp) => (call ? this.remoteOffer(call, sdp) : Promise.reject(new MonologueError('CALL_STATE', 'no call for this leg yet'))),
+      unconfirmed: () => call.close('failed'),
+      ended: (reason) => call.close(reason),
+      remoteOffer: (sdp) => this.remoteOffer(call, sdp),
     };
   };
 
   accept(channel: DialerChannel, callId: string, sdp: string): void {
     const call = this.owned(channel, callId);
     if (!call) return channel.error('CALL_NOT_FOUND', 'no such call on this connection');
-    if (call.direction !== 'inbound' || call.state !== 'ringing' || this.accepting.has(call)) {
-      return channel.error('CALL_STATE', 'this call is not waiting to be answered');
-    }
+    if (call.direction !== 'inbound') return channel.error('CALL_STATE', 'this call is not waiting to be answered');
+    // A repeated accept (a double tap, a resent message) changes nothing: the first answer stands.
+    if (this.accepting.has(call) || call.state === 'answered') return;
+    if (call.state !== 'ringing') return channel.error('CALL_STATE', 'this call is not waiting to be answered');
     this.accepting.add(call);
     const leg = call.inboundLeg;
     call.media.dialerAnswer(sdp).then(
@@ -203,7 +224,9 @@ export class Switchboard {
         // The person has answered; what is left is the trunk's ACK, which Timer H bounds.
         call.stopRingTimer();
       },
-      (err: unknown) => this.mediaFailure(call, err),
+      (err: unknown) => {
+        if (!call.closed) this.mediaFailure(call, err);
+      },
     );
   }
 
@@ -213,7 +236,7 @@ export class Switchboard {
     if (call.direction !== 'inbound' || call.state === 'answered') {
       return channel.error('CALL_STATE', 'only a ringing incoming call can be rejected; hang up instead');
     }
-    call.close('rejected', 603);
+    call.close('rejected');
   }
 
   /** Digits the user pressed during a call, towards the trunk (wired by the DTMF work). */
@@ -272,9 +295,11 @@ export class Switchboard {
             (dialerSdp) => {
               if (call.closed) return;
               channel.answered(call.id, dialerSdp);
-              this.record(call);
+              call.markMediaUp();
             },
-            (err: unknown) => this.mediaFailure(call, err),
+            (err: unknown) => {
+              if (!call.closed) this.mediaFailure(call, err);
+            },
           );
         },
         earlyMedia: () => {
@@ -287,104 +312,65 @@ export class Switchboard {
     );
   }
 
-  private async ring(offer: InboundOffer, leg: InboundLeg, cancelled: () => boolean): Promise<Call | undefined> {
-    if (this.draining) {
-      leg.reject('unavailable');
-      return undefined;
-    }
+  /** Find the number's owner and a dialer to ring, then ring it: the inbound setup after the INVITE. */
+  private async ring(call: Call, offer: InboundOffer): Promise<void> {
+    if (this.draining) return call.close('unavailable');
     const to = normaliseE164(offer.to);
     const user = to ? await this.deps.users.byPhone(to).catch(() => undefined) : undefined;
+    if (call.closed) return;
     if (!user) {
       this.log.info({ to: maskPhone(offer.to) }, 'inbound call for an unknown number');
-      leg.reject('not-found');
-      return undefined;
+      return call.close('not-found');
     }
+    // From here the attempt is the user's: it has a record, even if it is missed.
+    call.admit(user);
+    call.record({ sipCallId: offer.sipCallId });
     const channel = await this.ringableDialer(user.id);
-    const counterpart = callerId(offer.from); // the SIP layer cleans it already; the call domain keeps its own rule
+    if (call.closed) return;
     if (!channel) {
       this.log.info({ userId: user.id }, 'inbound call while no dialer is connected');
-      leg.reject('no-answer');
-      this.recordMissed(user.id, counterpart, 'no-answer', 480);
-      return undefined;
+      return call.close('no-answer');
     }
-    if (this.liveCallsOf(user.id) >= this.options.maxCallsPerUser) {
-      leg.reject('busy');
-      this.recordMissed(user.id, counterpart, 'busy', 486);
-      return undefined;
-    }
-    const call = this.open(channel, 'inbound', counterpart, user);
-    call.inboundLeg = leg;
-    call.record({ sipCallId: offer.sipCallId });
-    if (cancelled()) {
-      call.close('cancelled', 487);
-      return call;
-    }
+    // The call itself is one of the user's live calls already.
+    if (this.liveCallsOf(user.id) > this.options.maxCallsPerUser) return call.close('busy');
+    call.bindDialer(channel);
+    let dialerSdp: string;
     try {
-      const dialerSdp = await call.media.trunkOffer(offer.sdp);
-      if (call.closed) return call;
-      leg.ringing();
-      call.markRinging(this.options.ringTimeoutMs);
-      channel.incoming(call.id, counterpart, dialerSdp);
+      dialerSdp = await call.media.trunkOffer(offer.sdp);
     } catch (err) {
-      this.mediaFailure(call, err);
+      if (!call.closed) this.mediaFailure(call, err);
+      return;
     }
-    return call;
+    if (this.abandoned(call)) return;
+    call.inboundLeg?.ringing();
+    call.markRinging(this.options.ringTimeoutMs);
+    channel.incoming(call.id, call.counterpart, dialerSdp);
+    call.markAnnounced();
   }
 
   /**
-   * Record the call if its owner is enrolled and has consented (DESIGN §4.1): only the owner's own
-   * leg is forked. A call that cannot be recorded goes on, and says why.
+   * After an await: has the call ended meanwhile, or has its dialer gone (socket closed, detached)?
+   * A call whose dialer went is ended `dialer-disconnected` here, so nothing reaches the phone network for it.
    */
-  private record(call: Call): void {
-    const recordings = this.deps.recordings;
-    if (!recordings || !call.owner.enrolled) return;
-    if (!call.owner.consent) {
-      call.record({ recordingNote: 'no-consent' });
-      return;
+  private abandoned(call: Call): boolean {
+    if (call.closed) return true;
+    const channel = call.channel;
+    // An inbound call with no dialer bound yet talks to a placeholder with no user: nothing to lose.
+    const detached = channel.userId !== '' && !this.dialers.get(channel.userId)?.includes(channel);
+    if (channel.closed || detached) {
+      this.log.info({ callId: call.id, userId: call.userId }, 'call setup abandoned: its dialer disconnected meanwhile');
+      call.close('dialer-disconnected');
+      return true;
     }
-    void recordings
-      .begin(call, {
-        started: () => call.channel.recordingStarted(call.id),
-        stopped: (reason) => {
-          call.channel.recordingStopped(call.id, reason);
-          if (reason !== 'call-ended') call.record({ recordingNote: reason });
-        },
-        finished: (talkMs) => void this.pay(call, talkMs),
-      })
-      .then((recording) => recording && call.attachRecording(recording));
+    return false;
   }
 
-  /** Settle a recorded call once its record holds the hangup time; the dialer hears what it earned. */
-  private async pay(call: Call, talkMs: number): Promise<void> {
-    const payouts = this.deps.payouts;
-    if (!payouts) return;
-    try {
-      await call.flushed();
-      const result = await payouts.settleCall({ callId: call.id, userId: call.userId, talkMs });
-      if (result) call.channel.earningsUpdated(call.id, result.amountMicros, result.state);
-    } catch (err) {
-      this.log.error({ callId: call.id, err: errorMessage(err) }, 'settlement failed; the call can be settled again later');
-    }
-  }
-
-  /** An attempt that never became a live call still leaves a record for its owner. */
-  private recordMissed(userId: string, counterpart: string, reason: 'no-answer' | 'busy', status: number): void {
-    const now = Date.now();
-    const id = newId('call');
-    void this.deps.records
-      .create({ id, userId, direction: 'inbound', counterpart, createdAt: now })
-      .then(() => this.deps.records.update(id, { endedAt: now, endReason: reason, sipStatus: status }))
-      .catch((err: unknown) => this.log.error({ err }, 'missed-call record failed'));
-  }
-
-  private open(channel: DialerChannel, direction: 'inbound' | 'outbound', counterpart: string, owner: User): Call {
+  private open(direction: 'inbound' | 'outbound', counterpart: string, channel?: DialerChannel): Call {
     const id = newId('call');
     const call = new Call({
       id,
-      userId: channel.userId,
       direction,
       counterpart,
-      owner,
       channel,
       media: this.deps.media.open(id),
       records: this.deps.records,
@@ -397,21 +383,14 @@ export class Switchboard {
       // The user's other live calls may now use what this one did not.
       if (direction === 'outbound' && call.answeredAt !== undefined) this.shareMinutes(call.userId);
     });
+    for (const subscriber of this.rawListeners('call')) {
+      try {
+        (subscriber as (c: Call) => void)(call);
+      } catch (err) {
+        this.log.error({ callId: id, err: errorMessage(err) }, 'call subscriber threw');
+      }
+    }
     return call;
-  }
-
-  /** Hold one of the user's live-call slots; the returned release is idempotent. Undefined when none is free. */
-  private reserveSlot(userId: string): (() => void) | undefined {
-    if (this.liveCallsOf(userId) >= this.options.maxCallsPerUser) return undefined;
-    this.pendingStarts.set(userId, (this.pendingStarts.get(userId) ?? 0) + 1);
-    let held = true;
-    return () => {
-      if (!held) return;
-      held = false;
-      const left = (this.pendingStarts.get(userId) ?? 1) - 1;
-      if (left > 0) this.pendingStarts.set(userId, left);
-      else this.pendingStarts.delete(userId);
-    };
   }
 
   /** Re-plan when the user's live answered outbound calls must end so the day's minutes are not overrun. */
@@ -461,7 +440,7 @@ export class Switchboard {
   }
 
   private liveCallsOf(userId: string): number {
-    let n = this.pendingStarts.get(userId) ?? 0;
+    let n = 0;
     for (const c of this.calls.values()) if (c.userId === userId && !c.closed) n++;
     return n;
   }

@@ -30,6 +30,7 @@ export class InboundCall implements InboundLeg, DialogOwner {
   /** No listener events once we ended the call ourselves. */
   private silenced = false;
   private readonly log;
+  private sentStatus: number | undefined;
   readonly peer: string;
 
   constructor(
@@ -41,6 +42,10 @@ export class InboundCall implements InboundLeg, DialogOwner {
     this.log = core.log.child({ sipCallId: invite.headers['call-id'], dir: 'in' });
     this.peer = plainIp(remote.address);
     core.track(this);
+  }
+
+  get finalStatus(): number | undefined {
+    return this.sentStatus;
   }
 
   get sipCallId(): string {
@@ -92,6 +97,7 @@ export class InboundCall implements InboundLeg, DialogOwner {
       if (this.state !== 'offered') return;
       const code = Number.isInteger(status) && status >= 300 && status <= 699 ? status : 500;
       this.silenced = true;
+      this.sentStatus = code;
       this.core.stack.send(makeResponse(this.invite, code, { toTag: this.localTag }));
       this.finish();
     });
@@ -122,6 +128,7 @@ export class InboundCall implements InboundLeg, DialogOwner {
     this.core.stack.send(makeResponse(cancel, 200));
     if (this.state !== 'offered') return;
     this.log.info('sip: CANCEL from trunk');
+    this.sentStatus = 487;
     this.core.stack.send(makeResponse(this.invite, 487, { toTag: this.localTag }));
     this.finish();
     this.emit((l) => l.cancelled());
