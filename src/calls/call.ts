@@ -102,6 +102,11 @@ export class Call extends EventEmitter<CallEvents> {
     return this.channelValue;
   }
 
+  /** Whether a real dialer is behind `channel` (always for outbound; inbound once one was chosen). */
+  get hasDialer(): boolean {
+    return this.channelValue !== NO_DIALER;
+  }
+
   /** The enrolled user the call belongs to; undefined until admitted. */
   get owner(): User | undefined {
     return this.ownerValue;

@@ -331,8 +331,7 @@ export class Switchboard extends EventEmitter<SwitchboardEvents> {
       this.log.info({ userId: user.id }, 'inbound call while no dialer is connected');
       return call.close('no-answer');
     }
-    // The call itself is one of the user's live calls already.
-    if (this.liveCallsOf(user.id) > this.options.maxCallsPerUser) return call.close('busy');
+    if (this.liveCallsOf(user.id, call) >= this.options.maxCallsPerUser) return call.close('busy');
     call.bindDialer(channel);
     let dialerSdp: string;
     try {
@@ -439,9 +438,13 @@ export class Switchboard extends EventEmitter<SwitchboardEvents> {
     return call && call.userId === channel.userId && call.channel === channel ? call : undefined;
   }
 
-  private liveCallsOf(userId: string): number {
+  /**
+   * The user's live calls, besides `except`. An inbound call still looking for a dialer does not count
+   * yet (it may never ring); from the moment it has one, it holds a slot like any other.
+   */
+  private liveCallsOf(userId: string, except?: Call): number {
     let n = 0;
-    for (const c of this.calls.values()) if (c.userId === userId && !c.closed) n++;
+    for (const c of this.calls.values()) if (c !== except && c.userId === userId && !c.closed && c.hasDialer) n++;
     return n;
   }
 }

@@ -175,6 +175,20 @@ test('inbound: unknown number, no dialer and busy are still refused with their r
   assert.equal(r.board.liveCalls, 0);
 });
 
+test('inbound: two INVITEs for a user with one free slot: the first to find a dialer rings, the other is busy', async () => {
+  const r = rig({ maxCallsPerUser: 1 });
+  const auth = (r.channel.authorisedResult = deferred<boolean>());
+  const a = invite(r);
+  const b = invite(r);
+  await settle();
+  auth.resolve(true);
+  await settle();
+  assert.deepEqual(a.leg.log, [], 'the first waits for rtpengine, not refused');
+  assert.equal(r.media.session(a.call.id).trunkOffers.count, 1);
+  assert.deepEqual(b.leg.log, ['reject:486']);
+  assert.equal(r.records.rows.get(b.call.id)?.endReason, 'busy');
+});
+
 test('outbound: the socket closes during the user lookup: the trunk is never dialed and nothing is recorded', async () => {
   const r = rig();
   r.users.hold = true;
