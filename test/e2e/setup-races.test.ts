@@ -25,6 +25,8 @@ const calls: Call[] = [];
  */
 let holdOffersUntilEnded = false;
 let offersHeld = 0;
+/** How long rtpengine took to answer each inbound offer: the window the old code lost CANCELs in. */
+const offerMs: number[] = [];
 
 before(async () => {
   sippPort = await freePort();
@@ -41,7 +43,9 @@ before(async () => {
     const session = open(callId);
     const trunkOffer = session.trunkOffer.bind(session);
     session.trunkOffer = async (sdp) => {
+      const t0 = performance.now();
       const answer = await trunkOffer(sdp);
+      offerMs.push(performance.now() - t0);
       if (holdOffersUntilEnded) {
         offersHeld++;
         await ended.get(callId);
@@ -87,6 +91,8 @@ test('a CANCEL while rtpengine answers the offer: no ring, 487, recorded as canc
   try {
     const mine = await cancelledCalls(3);
     assert.equal(offersHeld, 3, 'each CANCEL came while its offer was at rtpengine');
+    const sorted = [...offerMs].sort((a, b) => a - b);
+    process.stdout.write(`# rtpengine answered the inbound offers in ${sorted.map((ms) => ms.toFixed(1)).join(', ')} ms\n`);
     assert.deepEqual(
       dialer.msgs.filter((m) => m.type === 'call.incoming' || m.type === 'call.ended'),
       [],
