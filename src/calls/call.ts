@@ -55,6 +55,8 @@ export class Call extends EventEmitter<{ close: [EndReason] }> {
     this.records = init.records;
     this.maxLengthMs = init.maxLengthMs;
     this.log = init.log.child({ callId: init.id, direction: init.direction });
+    // Dead media (a silent leg, rtpengine gone) ends the call like a hangup: BYE, record, recording, dialer.
+    this.media.onLost((reason) => this.close(reason));
     this.writes = this.records
       .create({ id: this.id, userId: this.userId, direction: this.direction, counterpart: init.counterpart, createdAt: Date.now() })
       .catch((err: unknown) => this.log.error({ err }, 'call record insert failed'));
