@@ -226,8 +226,9 @@ export function legCounters(query: NgDict, tag: string): { good: number; sends: 
   let sends = false;
   for (const media of leg.medias) {
     if (!isDict(media)) continue;
-    // rtpengine sets `send` from the direction in this party's own SDP (sendrecv / sendonly).
-    if (Array.isArray(media.flags) && media.flags.includes('send')) sends = true;
+    // rtpengine's media flags are its own view of the leg: `recv` means it expects packets from this
+    // peer (the peer's SDP is sendrecv or sendonly); a peer on hold (recvonly, inactive) lacks it (measured).
+    if (Array.isArray(media.flags) && media.flags.includes('recv')) sends = true;
     for (const stream of Array.isArray(media.streams) ? media.streams : []) {
       if (!isDict(stream) || !Array.isArray(stream.flags) || !stream.flags.includes('RTP')) continue;
       const stats = stream.stats;
