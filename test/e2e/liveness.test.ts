@@ -6,12 +6,15 @@
  *   a little slack; the trunk gets our BYE, the dialer `call.ended`, the recording stops, the record says so.
  * - rtpengine is killed mid-call: the call ends `media-failed` (BYE to the trunk), /readyz says not ready
  *   until the supervisor has restarted it, and the next call has audio both ways.
+ * - Inbound calls are bounded too: a silent caller's call ends `media-timeout`, and an answered inbound call
+ *   ends `max-duration` at `calls.maxCallSeconds`, each with our BYE to the trunk (test/sipp/uac-wait-bye.xml).
  *
  *   npm test -- test/e2e/liveness.test.ts
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWrtcRig, type WrtcRig } from '../helpers/wrtc-rig.js';
+import { freePort } from '../helpers/sipp.js';
 import { startSipp, type SippRun } from '../helpers/sipp.js';
 import { createRtpPeer, type RtpPeer } from '../helpers/rtp-peer.js';
 import type { WrtcDialer, WrtcCall } from '../helpers/wrtc-dialer.js';
@@ -58,7 +61,7 @@ async function readyz(): Promise<{ status: number; body: { ok: boolean; checks: 
   return { status: res.status, body: (await res.json()) as { ok: boolean; checks: Record<string, boolean> } };
 }
 
-test('a trunk that goes silent without a BYE: the call ends media-timeout, the trunk gets a BYE, the record says media-timeout', { timeout: 90_000 }, async () => {
+test('a trunk that goes silent without a BYE: the call ends media-timeout, the trunk gets a BYE, the record says media-timeout', { timeout: 90_000 }, async (t) => {
   const c = await liveCall();
   try {
     await until('recording.started', () => c.dialer.messages.some((m) => m.type === 'recording.started' && m.callId === c.call.callId), 10_000);
@@ -72,6 +75,7 @@ test('a trunk that goes silent without a BYE: the call ends media-timeout, the t
     const reason = await c.call.ended;
     const took = Date.now() - silentFrom;
     assert.equal(reason, 'media-timeout');
+    t.diagnostic(`outbound: ended media-timeout ${took} ms after the trunk went silent`);
     assert.ok(took >= TIMEOUT_S * 1000 - 1000 && took <= TIMEOUT_S * 1000 + SLACK_MS, `ended ${took} ms after the trunk went silent`);
     const sipp = await c.sipp.done;
     assert.equal(sipp.successful, 1, `the trunk got our BYE and answered it (sipp: ${sipp.errors || sipp.stdout.slice(-500)})`);
@@ -130,5 +134,68 @@ test('rtpengine killed mid-call: the call ends media-failed, /readyz is not read
   } finally {
     next.sipp.kill();
     await next.peer.close();
+  }
+});
+
+/** The trunk calls an enrolled user's number and never hangs up; the user answers; the trunk's media plays 1,000 Hz. */
+async function inboundCall(on: WrtcRig, number: string): Promise<Live> {
+  const { dialer, userId } = await on.dialer(number, { tone: { toneHz: 440 } });
+  const peer = await createRtpPeer({ tone: 1000, codec: 'PCMU' });
+  const sipp = startSipp({
+    scenario: 'uac-wait-bye',
+    port: await freePort(),
+    remote: `127.0.0.1:${on.service.sipPort}`,
+    service: number,
+    keys: { rtp_port: String(peer.port), caller: '+15550002222' },
+    timeoutMs: 60_000,
+  });
+  const incoming = await dialer.waitIncoming(10_000);
+  const call = await dialer.accept(incoming.callId);
+  await dialer.waitConnected(call.callId);
+  peer.start();
+  await peer.waitForPackets(25, 8000);
+  return { dialer, userId, call, peer, sipp };
+}
+
+test('inbound: a caller whose media stops ends media-timeout, with our BYE to the trunk', { timeout: 90_000 }, async (t) => {
+  const c = await inboundCall(rig, `+1555000${String(4000 + ++phone)}`);
+  try {
+    const sent = c.peer.packetsSent;
+    await until('the trunk is sending', () => c.peer.packetsSent >= sent + 10, 5000, 5);
+    const silentFrom = Date.now();
+    c.peer.stop();
+    assert.equal(await c.call.ended, 'media-timeout');
+    const took = Date.now() - silentFrom;
+    t.diagnostic(`inbound: ended media-timeout ${took} ms after the trunk went silent`);
+    assert.ok(took >= TIMEOUT_S * 1000 - 1000 && took <= TIMEOUT_S * 1000 + SLACK_MS, `ended ${took} ms after the trunk went silent`);
+    const sipp = await c.sipp.done;
+    assert.equal(sipp.successful, 1, `the trunk got our BYE (sipp: ${sipp.errors || sipp.stdout.slice(-500)})`);
+    await until('the call record is written', async () => (await rig.service.records.get(c.userId, c.call.callId))?.endReason !== undefined, 10_000);
+    assert.equal((await rig.service.records.get(c.userId, c.call.callId))?.endReason, 'media-timeout');
+  } finally {
+    c.sipp.kill();
+    await c.peer.close();
+  }
+});
+
+test('inbound: an answered call ends max-duration at calls.maxCallSeconds, with our BYE to the trunk', { timeout: 90_000 }, async () => {
+  const short = await startWrtcRig({ calls: { maxCallSeconds: 2 } }, 'sqlite', { mediaPorts: 30 });
+  try {
+    const c = await inboundCall(short, '+15550009001');
+    try {
+      assert.equal(await c.call.ended, 'max-duration');
+      const sipp = await c.sipp.done;
+      assert.equal(sipp.successful, 1, `the trunk got our BYE (sipp: ${sipp.errors || sipp.stdout.slice(-500)})`);
+      await until('the call record is written', async () => (await short.service.records.get(c.userId, c.call.callId))?.endReason !== undefined, 10_000);
+      const record = await short.service.records.get(c.userId, c.call.callId);
+      assert.equal(record?.endReason, 'max-duration');
+      const length = record!.endedAt! - record!.answeredAt!;
+      assert.ok(length >= 2000 && length < 3000, `answered for ${length} ms on the server's clock`);
+    } finally {
+      c.sipp.kill();
+      await c.peer.close();
+    }
+  } finally {
+    await short.close();
   }
 });

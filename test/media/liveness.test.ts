@@ -93,7 +93,7 @@ async function rounds(n: number, calls: number): Promise<void> {
   await until(`${n} watch rounds`, () => watch.queries >= target, 20_000, 20);
 }
 
-test('a trunk that stops sending ends the session media-timeout; a spraying off-path sender does not keep it alive', { timeout: 60_000 }, async () => {
+test('a trunk that stops sending ends the session media-timeout; a spraying off-path sender does not keep it alive', { timeout: 60_000 }, async (t) => {
   const [quiet, sprayed] = await Promise.all([liveCall(), liveCall()]);
   const sprayer = createSocket('udp4');
   await new Promise<void>((r) => sprayer.bind(0, '127.0.0.66', () => r()));
@@ -124,6 +124,7 @@ test('a trunk that stops sending ends the session media-timeout; a spraying off-
     for (const [name, l] of [['quiet', a], ['sprayed', b]] as const) {
       assert.equal(l.reason, 'media-timeout', name);
       const took = l.at - silentFrom;
+      t.diagnostic(`${name}: lost ${took} ms after the trunk went silent (timeout ${TIMEOUT_MS} ms, poll ${POLL_MS} ms)`);
       assert.ok(took >= TIMEOUT_MS - 100 && took <= TIMEOUT_MS + SLACK_MS, `${name}: lost ${took} ms after the trunk went silent`);
     }
     assert.ok(n > 50, `the sprayer sent ${n} packets`);
