@@ -15,7 +15,7 @@ import { createTokenWatch, type TokenWatch } from './accounts/token-watch.js';
 import { createCallRecords, type CallRecords } from './calls/records.js';
 import { Switchboard } from './calls/switchboard.js';
 import { recordAnsweredCalls } from './calls/recording-hook.js';
-import { createNgClient, createRtpengineProcess, createRtpengineRelay, type NgClient, type RtpengineProcess, type RtpengineRelay } from './media/index.js';
+import { createMediaWatch, createNgClient, createRtpengineProcess, createRtpengineRelay, type NgClient, type RtpengineProcess, type RtpengineRelay } from './media/index.js';
 import { createSipEndpoint, type SipEndpoint } from './sip/endpoint.js';
 import { createSignaling, type Signaling } from './signaling/server.js';
 import { createHttp } from './api/http.js';
@@ -41,6 +41,8 @@ export interface Service {
   readonly records: CallRecords;
   readonly switchboard: Switchboard;
   readonly media: RtpengineRelay;
+  /** The supervised local rtpengine; undefined with `media.rtpengine.spawn: false`. */
+  readonly rtpengine: RtpengineProcess | undefined;
   readonly vault: PhoneVault;
   readonly catalog: RecordingCatalog;
   readonly objects: ObjectStore;
@@ -84,6 +86,9 @@ export async function startService(config: Config, log: Logger): Promise<Service
         ngPort: r.ngPort,
         portMin: r.portMin,
         portMax: r.portMax,
+        // Its own timeout (all streams silent) stays behind ours (either leg silent), so that a dead call
+        // is ours to end `media-timeout`, with a BYE, before rtpengine forgets it.
+        rtpTimeoutSec: config.media.timeoutSeconds + 10,
       });
       cleanup.push(() => rtpengine?.stop());
       await rtpengine.start();
@@ -92,7 +97,21 @@ export async function startService(config: Config, log: Logger): Promise<Service
       ng = createNgClient({ host: r.ngAddress, port: r.ngPort, log, retryIntervalMs: Math.max(100, Math.floor(config.media.ngTimeoutMs / 3)) });
       cleanup.push(() => ng.close());
     }
-    const media = createRtpengineRelay({ ng, trunkCodecs: config.media.trunkCodecs, log });
+    const watch = createMediaWatch({ ng, timeoutMs: config.media.timeoutSeconds * 1000, unreachableMs: config.media.unreachableSeconds * 1000, log });
+    cleanup.push(() => watch.close());
+    const supervised = rtpengine;
+    const media = createRtpengineRelay({
+      ng,
+      trunkCodecs: config.media.trunkCodecs,
+      log,
+      watch,
+      ...(supervised && { available: () => supervised.up }),
+    });
+    // A restarted rtpengine knows none of the old calls: they end now, with a BYE, rather than in silence.
+    supervised?.on('exit', ({ restarting }) => {
+      const lost = media.loseAll('media-failed');
+      if (lost > 0) log.error({ calls: lost, restarting }, 'rtpengine exited with live calls; they end media-failed');
+    });
 
     const catalog = createRecordingCatalog(store.db.db, config.nodeId || hostname());
     const interrupted = await catalog.markInterrupted();
@@ -182,6 +201,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       records,
       switchboard,
       media,
+      rtpengine,
       vault: store.vault,
       catalog,
       objects,

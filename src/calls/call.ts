@@ -91,6 +91,8 @@ export class Call extends EventEmitter<CallEvents> {
     this.records = init.records;
     this.maxLengthMs = init.maxLengthMs;
     this.log = init.log.child({ callId: init.id, direction: init.direction });
+    // Dead media (a silent leg, rtpengine gone) ends the call like a hangup: BYE, record, recording, dialer.
+    this.media.onLost((reason) => this.close(reason));
   }
 
   /** The owner's id; '' for an inbound call whose number is still being looked up. */

@@ -65,6 +65,16 @@ export const ConfigSchema = Type.Object(
       {
         trunkCodecs: Type.Array(Codec, { minItems: 1 }),
         ngTimeoutMs: Type.Integer({ minimum: 100 }),
+        timeoutSeconds: Type.Integer({
+          minimum: 1,
+          maximum: 86400,
+          description: 'an answered call whose dialer or trunk leg sends no RTP for this many seconds ends media-timeout, 1-86400',
+        }),
+        unreachableSeconds: Type.Integer({
+          minimum: 1,
+          maximum: 3600,
+          description: 'rtpengine answering no control request for this many seconds ends its live calls media-failed, 1-3600',
+        }),
         rtpengine: Type.Object(
           {
             spawn: Type.Boolean({ description: 'true: start and supervise a local rtpengine' }),

@@ -3,3 +3,4 @@ export { createNgClient, isDict, type NgClient, type NgClientOptions, type NgCom
 export { createRtpengineProcess, rtpengineArgs, type RtpengineProcess, type RtpengineProcessOptions, type RtpengineProcessEvents } from './rtpengine-process.js';
 export { createRtpengineRelay, type RtpengineRelay, type RtpengineRelayOptions, type RtpengineSession, type MediaDirection, type TrunkCodec } from './relay.js';
 export { validateSdp, addBundle, codecNames, type SdpSide } from './sdp.js';
+export { createMediaWatch, legCounters, type MediaWatch, type MediaWatchOptions, type WatchedCall, type MediaLoss } from './liveness.js';

@@ -10,6 +10,7 @@ import { MonologueError, errorMessage } from '../errors.js';
 import type { NgClient, NgDict } from './ng-client.js';
 import { addBundle, answerForTrunk, sdpForTrunk, validateSdp, type TrunkCodec } from './sdp.js';
 import { PUBLIC_INTERFACE, RECORDER_INTERFACE } from './interfaces.js';
+import type { MediaLoss, MediaWatch } from './liveness.js';
 
 export type { TrunkCodec } from './sdp.js';
 
@@ -18,12 +19,26 @@ export interface RtpengineRelayOptions {
   /** Codecs offered to / accepted from the trunk, in preference order. At least one. */
   trunkCodecs: readonly TrunkCodec[];
   log: Logger;
+  /** Watches answered sessions for dead media (src/media/liveness.ts). Without it, nothing times out. */
+  watch?: MediaWatch;
+  /**
+   * Whether rtpengine is up as far as its supervisor knows. While false, new steps fail at once with
+   * MEDIA_UNAVAILABLE instead of waiting out the ng timeout.
+   */
+  available?: () => boolean;
 }
 
 export interface RtpengineRelay extends MediaRelay {
   open(callId: string): RtpengineSession;
   /** Call-ids rtpengine holds now (ng `list`): for tests and ops. */
   listCalls(): Promise<string[]>;
+  /**
+   * rtpengine is gone (it exited, or restarted and forgot its calls): every session that may hold media
+   * there fires its `onLost` with `reason`, once. Returns how many did.
+   */
+  loseAll(reason: MediaLoss): number;
+  /** Sessions that may hold media in rtpengine now. */
+  readonly live: number;
 }
 
 /** Which way the call was set up; fixed by the first offer. */
@@ -40,12 +55,23 @@ export function createRtpengineRelay(opts: RtpengineRelayOptions): RtpengineRela
   const ng = opts.ng;
   const log = opts.log.child({ mod: 'media' });
   const flags = ngFlags(opts.trunkCodecs);
+  const live = new Set<Session>();
+  const env: SessionEnv = { ng, flags, trunkCodecs: opts.trunkCodecs, watch: opts.watch, available: opts.available, live };
   return {
     open(callId: string): RtpengineSession {
       if (!callId) throw new MonologueError('MEDIA_STATE', 'a media session needs a call id');
-      return new Session(callId, ng, flags, opts.trunkCodecs, log.child({ callId }));
+      return new Session(callId, env, log.child({ callId }));
+    },
+    loseAll(reason: MediaLoss): number {
+      const lost = [...live];
+      for (const session of lost) session.lose(reason);
+      return lost.length;
+    },
+    get live(): number {
+      return live.size;
     },
     async ready(): Promise<boolean> {
+      if (opts.available && !opts.available()) return false;
       try {
         await ng.ping();
         return true;
@@ -144,6 +170,17 @@ function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
 
 type Step = 'dialerOffer' | 'trunkAnswer' | 'trunkOffer' | 'dialerAnswer';
 
+/** What every session of one relay shares. */
+interface SessionEnv {
+  ng: NgClient;
+  flags: NgFlags;
+  trunkCodecs: readonly TrunkCodec[];
+  watch: MediaWatch | undefined;
+  available: (() => boolean) | undefined;
+  /** Sessions that may hold media in rtpengine: the ones `loseAll` reaches. */
+  live: Set<Session>;
+}
+
 /** Which step may follow which: the first offer fixes the direction. */
 const NEXT: Record<Step, { after: Step | undefined; direction: MediaDirection }> = {
   dialerOffer: { after: undefined, direction: 'outbound' },
@@ -170,17 +207,22 @@ class Session implements RtpengineSession {
   #allocated = false;
   #closed = false;
   #closing: Promise<void> | undefined;
+  readonly #env: SessionEnv;
+  #lostListener: ((reason: MediaLoss) => void) | undefined;
+  #lost = false;
+  #unwatch: (() => void) | undefined;
   /** Serialises ng requests of this session, so close() runs after an in-flight offer settles. */
   #queue: Promise<unknown> = Promise.resolve();
 
-  constructor(callId: string, ng: NgClient, flags: NgFlags, trunkCodecs: readonly TrunkCodec[], log: Logger) {
+  constructor(callId: string, env: SessionEnv, log: Logger) {
     this.callId = callId;
     this.#dialerTag = `${callId}-d`;
     this.#trunkTag = `${callId}-t`;
     this.#forkTag = `${callId}-r`;
-    this.#ng = ng;
-    this.#flags = flags;
-    this.#trunkCodecs = trunkCodecs;
+    this.#env = env;
+    this.#ng = env.ng;
+    this.#flags = env.flags;
+    this.#trunkCodecs = env.trunkCodecs;
     this.#log = log;
   }
 
@@ -271,14 +313,43 @@ class Session implements RtpengineSession {
     return Promise.reject(new MonologueError('MEDIA_UNSUPPORTED', 'DTMF is not supported yet'));
   }
 
-  onLost(_listener: (reason: 'media-timeout' | 'media-failed') => void): void {
-    // Wired by the liveness work.
+  onLost(listener: (reason: MediaLoss) => void): void {
+    this.#lostListener = listener;
+  }
+
+  /** The media died under this session (the watch, or the relay's `loseAll`): tell the owner, once. */
+  lose(reason: MediaLoss): void {
+    if (this.#closed || this.#lost) return;
+    this.#lost = true;
+    this.#stopWatching();
+    this.#log.warn({ reason }, 'media lost');
+    try {
+      this.#lostListener?.(reason);
+    } catch (err) {
+      this.#log.error({ err: errorMessage(err) }, 'media loss listener threw');
+    }
   }
 
   close(): Promise<void> {
     this.#closing ??= this.#enqueue(() => this.#delete());
     this.#closed = true;
+    this.#stopWatching();
     return this.#closing;
+  }
+
+  /** Media flows from the first answer on: from then, a silent leg or a vanished call ends the session. */
+  #startWatching(): void {
+    if (this.#unwatch || this.#closed || this.#lost || !this.#env.watch) return;
+    this.#unwatch = this.#env.watch.watch({
+      callId: this.callId,
+      legs: [this.#dialerTag, this.#trunkTag],
+      lost: (reason) => this.lose(reason),
+    });
+  }
+
+  #stopWatching(): void {
+    this.#unwatch?.();
+    this.#env.live.delete(this);
   }
 
   /** Check order and input, then run `send` after earlier requests of this session settled. */
@@ -300,9 +371,15 @@ class Session implements RtpengineSession {
     }
     return this.#enqueue(async () => {
       if (this.#closed) throw new MonologueError('MEDIA_CLOSED', `media session of ${this.callId} is closed`);
+      if (this.#env.available && !this.#env.available()) {
+        throw new MonologueError('MEDIA_UNAVAILABLE', 'rtpengine is down or restarting; try the call again in a moment');
+      }
       this.#allocated = true;
+      if (!this.#lost) this.#env.live.add(this);
       try {
-        return await send(sdp);
+        const out = await send(sdp);
+        if (step === 'trunkAnswer' || step === 'dialerAnswer') this.#startWatching();
+        return out;
       } catch (err) {
         this.#log.warn({ step, err: errorMessage(err) }, 'rtpengine step failed');
         throw err;

@@ -54,6 +54,11 @@ export interface RtpengineProcess extends EventEmitter<RtpengineProcessEvents> {
   readonly ng: NgClient;
   /** PID of the running child, if any. */
   readonly pid: number | undefined;
+  /**
+   * The current child answered its first ping and has not exited since. False from an exit until the
+   * restarted child is ready: calls must not be set up in between (relay `available`).
+   */
+  readonly up: boolean;
   /** How many times the child was restarted after an unexpected exit. */
   readonly restarts: number;
   /** The argv used (binary first). */
@@ -117,6 +122,7 @@ class Supervisor extends EventEmitter<RtpengineProcessEvents> implements Rtpengi
   #backoff: number;
   #restartTimer: NodeJS.Timeout | undefined;
   #startedAt = 0;
+  #up = false;
   readonly #onProcessExit = (): void => {
     // Last resort: never leave an orphan when Node exits without calling stop().
     try {
@@ -138,6 +144,10 @@ class Supervisor extends EventEmitter<RtpengineProcessEvents> implements Rtpengi
 
   get pid(): number | undefined {
     return this.#child?.exitCode === null && this.#child.signalCode === null ? this.#child.pid : undefined;
+  }
+
+  get up(): boolean {
+    return this.#up && this.pid !== undefined;
   }
 
   get restarts(): number {
@@ -186,6 +196,7 @@ class Supervisor extends EventEmitter<RtpengineProcessEvents> implements Rtpengi
 
   async stop(graceMs = 3000): Promise<void> {
     this.#wanted = false;
+    this.#up = false;
     process.off('exit', this.#onProcessExit);
     if (this.#restartTimer) clearTimeout(this.#restartTimer);
     this.#restartTimer = undefined;
@@ -227,7 +238,8 @@ class Supervisor extends EventEmitter<RtpengineProcessEvents> implements Rtpengi
     child.once('exit', (code, signal) => end(code, signal));
     void this.waitReady(this.#opts.startTimeoutMs ?? 10_000).then(
       () => {
-        if (this.#child === child && child.pid !== undefined) {
+        if (this.#child === child && child.pid !== undefined && this.pid !== undefined) {
+          this.#up = true;
           this.#log.info({ pid: child.pid, restarts: this.#restarts }, 'rtpengine ready');
           this.emit('ready', { pid: child.pid, restarts: this.#restarts });
         }
@@ -238,6 +250,7 @@ class Supervisor extends EventEmitter<RtpengineProcessEvents> implements Rtpengi
 
   #onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.#child !== child) return;
+    this.#up = false;
     const restarting = this.#wanted;
     (restarting ? this.#log.warn.bind(this.#log) : this.#log.info.bind(this.#log))(
       { code, signal, restarting },
