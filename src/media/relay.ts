@@ -95,6 +95,7 @@ const DTMF_MAX_BACKLOG_DIGITS = 32;
 const DTMF_MAX_BACKLOG_MS = DTMF_MAX_BACKLOG_DIGITS * DTMF_SLOT_MS;
 /** Up to a frame before the first tone starts and a frame of rounding on the last one. */
 const DTMF_FRAME_SLACK_MS = 40;
+const DTMF_BACKLOG_LEEWAY_MS = 200;
 
 function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
   const opusToTrunk = trunkCodecs.includes('opus');
@@ -315,10 +316,10 @@ class Session implements RtpengineSession {
       return Promise.reject(new MonologueError('DTMF_NOT_READY', 'digits can be sent once the call has audio (answered or early media)'));
     }
     // The bound on what one call may have waiting: a dialer cannot queue minutes of tones (nor the timers behind them).
-    // One slot of leeway, so that a full message is taken while the last digit before it is still playing.
+    // Some leeway (less than a digit), so that a full message is taken while the end of the one before still plays.
     const now = performance.now();
     const admittedUntil = Math.max(now, this.#dtmfAdmittedUntil, this.#dtmfPlayedAt) + digits.length * DTMF_SLOT_MS;
-    if (admittedUntil - now > DTMF_MAX_BACKLOG_MS + DTMF_SLOT_MS) {
+    if (admittedUntil - now > DTMF_MAX_BACKLOG_MS + DTMF_BACKLOG_LEEWAY_MS) {
       return Promise.reject(
         new MonologueError(
           'DTMF_RATE_LIMITED',

@@ -80,6 +80,8 @@ export interface RtpPeer {
   measure(freq: number, against?: number): number;
   /** Resolve when at least `n` payloads arrived; reject after `timeoutMs`. */
   waitForPackets(n: number, timeoutMs?: number): Promise<void>;
+  /** Payload type decoded as telephone-event; settable once the negotiated one is known (e.g. from the offer). */
+  telephoneEventPt: number;
   /** RFC 4733 events received so far, in order of their first packet. */
   dtmf(): DtmfEvent[];
   /** Resolve with the events once `n` of them have their end packet; reject after `timeoutMs`. */
@@ -123,7 +125,7 @@ class UdpRtpPeer implements RtpPeer {
   #timer: NodeJS.Timeout | undefined;
   #sending = false;
   #waiters: { n: number; resolve: () => void }[] = [];
-  readonly #telephoneEventPt: number;
+  #telephoneEventPt: number;
   readonly #events = new Map<number, DtmfEvent>();
   #dtmfWaiters: { n: number; resolve: () => void }[] = [];
 
@@ -204,6 +206,14 @@ class UdpRtpPeer implements RtpPeer {
       }, timeoutMs);
       this.#waiters.push(waiter);
     });
+  }
+
+  get telephoneEventPt(): number {
+    return this.#telephoneEventPt;
+  }
+
+  set telephoneEventPt(pt: number) {
+    this.#telephoneEventPt = pt;
   }
 
   dtmf(): DtmfEvent[] {
