@@ -303,8 +303,8 @@ class Session implements RtpengineSession {
   /**
    * One ng `play DTMF` per digit, from the dialer's leg: rtpengine generates the events as if the dialer had
    * sent them, towards the parties that receive the dialer (the trunk; the recorder's fork answered Opus only,
-   * so none reach a recording), as RFC 4733 telephone-event when the trunk accepted it, else as in-band tones.
-   * rtpengine queues the digits and spaces them itself; this resolves once they are queued, not played.
+   * so none reach a recording), as RFC 4733 telephone-event on the payload type the trunk accepted (README, DTMF).
+   * This resolves once rtpengine has queued the digits, not when they have played.
    */
   sendDtmf(digits: string): Promise<void> {
     if (this.#closed) return Promise.reject(new MonologueError('MEDIA_CLOSED', `media session of ${this.callId} is closed`));
