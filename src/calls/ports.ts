@@ -80,6 +80,12 @@ export interface OutboundLeg {
 /** Digits a dialer may send as DTMF (RFC 4733 events 0-15). */
 export const DTMF_DIGITS = /^[0-9*#A-D]+$/;
 
+/**
+ * How the media layer plays each digit of `sendDtmf`: the tone, then a gap before the next. The switchboard
+ * paces a call's digits by the same clock, so what it admits is what rtpengine can play without a backlog.
+ */
+export const DTMF_TIMING = { toneMs: 160, gapMs: 100 } as const;
+
 export interface Trunk {
   dial(request: OutboundRequest, listener: OutboundListener): OutboundLeg;
 }

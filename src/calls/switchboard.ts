@@ -239,13 +239,22 @@ export class Switchboard extends EventEmitter<SwitchboardEvents> {
     call.close('rejected');
   }
 
-  /** Digits the user pressed during a call, towards the trunk (wired by the DTMF work). */
+  /**
+   * Digits the user pressed during a call, towards the trunk as RFC 4733 events. Only the call's own dialer may
+   * send them; the media session refuses them before the call has audio (`DTMF_NOT_READY`) and bounds what may
+   * wait to be played (`DTMF_RATE_LIMITED`), so a dialer cannot hold the line with tones.
+   */
   dtmf(channel: DialerChannel, callId: string, digits: string): void {
     const call = this.owned(channel, callId);
-    if (!call) return channel.error('CALL_NOT_FOUND', 'no such call on this connection');
+    if (!call || call.closed) return channel.error('CALL_NOT_FOUND', 'no such call on this connection');
     call.media.sendDtmf(digits).catch((err: unknown) => {
-      this.log.warn({ callId, err: errorMessage(err) }, 'DTMF not sent');
-      channel.error(err instanceof MonologueError ? err.code : 'DTMF_FAILED', `digits not sent: ${errorMessage(err)}`);
+      const code = err instanceof MonologueError ? err.code : 'DTMF_FAILED';
+      // Refusals the dialer caused are answered, not logged as faults: a client pressing keys fast is no incident.
+      const expected = code === 'DTMF_NOT_READY' || code === 'DTMF_RATE_LIMITED' || code === 'BAD_DTMF' || code === 'MEDIA_CLOSED';
+      if (expected) this.log.debug({ callId, code }, 'DTMF refused');
+      else this.log.warn({ callId, err: errorMessage(err) }, 'DTMF not sent');
+      if (call.closed) return; // the call ended meanwhile: call.ended already told the dialer
+      channel.error(code, `digits not sent: ${errorMessage(err)}`);
     });
   }
 

@@ -31,7 +31,8 @@ export type NgCommand =
   | 'list'
   | 'query'
   | 'subscribe request'
-  | 'subscribe answer';
+  | 'subscribe answer'
+  | 'play DTMF';
 
 export interface NgClientOptions {
   /** rtpengine's `--listen-ng` address. Default 127.0.0.1. */
@@ -66,6 +67,11 @@ export interface NgClient {
   query(callId: string, params?: NgDict): Promise<NgDict>;
   subscribeRequest(params: NgDict): Promise<NgSdpReply>;
   subscribeAnswer(params: NgDict): Promise<NgDict>;
+  /**
+   * Queue one DTMF event in rtpengine, generated as if the participant `from-tag` had sent it, towards the
+   * parties that receive that participant's media. Needs `inject DTMF` in the call's offer and answer.
+   */
+  playDtmf(params: NgDict & { 'call-id': string; 'from-tag': string; code: string; duration?: number; pause?: number; volume?: number }): Promise<NgDict>;
   /** Fail pending requests with `MEDIA_CLOSED` and release the socket. Idempotent. */
   close(): void;
 }
@@ -191,6 +197,10 @@ class UdpNgClient implements NgClient {
 
   subscribeAnswer(params: NgDict): Promise<NgDict> {
     return this.request('subscribe answer', params);
+  }
+
+  playDtmf(params: NgDict): Promise<NgDict> {
+    return this.request('play DTMF', params);
   }
 
   close(): void {

@@ -4,8 +4,9 @@
  * plain-RTP leg (RTP/AVP, the configured G.711/Opus list, telephone-event kept). rtpengine transcodes
  * between them when the codecs differ.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log.js';
-import type { MediaRelay, MediaSession } from '../calls/ports.js';
+import { DTMF_DIGITS, DTMF_TIMING, type MediaRelay, type MediaSession } from '../calls/ports.js';
 import { MonologueError, errorMessage } from '../errors.js';
 import type { NgClient, NgDict } from './ng-client.js';
 import { addBundle, answerForTrunk, sdpForTrunk, validateSdp, type TrunkCodec } from './sdp.js';
@@ -106,6 +107,21 @@ interface NgFlags {
 const STRICT_SOURCE = 'strict source';
 /** rtpengine's flag that moves a leg's endpoint to where its packets come from (see ngFlags). */
 const MEDIA_HANDOVER = 'media handover';
+/**
+ * rtpengine's flag that routes a call's audio through its codec handlers, which `play DTMF` needs (see sendDtmf).
+ * In both offer and answer of each direction. It makes even same-codec legs transcode (CPU, DESIGN §8).
+ */
+const INJECT_DTMF = 'inject DTMF';
+/** Level of generated DTMF, dBm0 below full scale (RFC 4733 volume field); within what carriers expect. */
+const DTMF_VOLUME_DBM0 = 10;
+/** Time one digit takes on the wire: its tone and the gap after it (rtpengine keeps exactly this, measured). */
+const DTMF_SLOT_MS = DTMF_TIMING.toneMs + DTMF_TIMING.gapMs;
+/** Digits a call may have waiting to be played: one full `call.dtmf` message. */
+const DTMF_MAX_BACKLOG_DIGITS = 32;
+const DTMF_MAX_BACKLOG_MS = DTMF_MAX_BACKLOG_DIGITS * DTMF_SLOT_MS;
+/** Up to a frame before the first tone starts and a frame of rounding on the last one. */
+const DTMF_FRAME_SLACK_MS = 40;
+const DTMF_BACKLOG_LEEWAY_MS = 200;
 
 function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
   const opusToTrunk = trunkCodecs.includes('opus');
@@ -131,7 +147,7 @@ function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
     dialerOffer: {
       ...toPlainRtp,
       ...callLegs,
-      flags: boundToDtlsPeer('strip-extmap'),
+      flags: boundToDtlsPeer('strip-extmap', INJECT_DTMF),
       replace: ['origin', 'session-connection'],
       'DTLS-reverse': 'passive',
       codec: {
@@ -144,7 +160,7 @@ function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
     trunkAnswer: {
       ICE: 'force',
       'rtcp-mux': ['require'],
-      flags: bound('full-rtcp-attribute'),
+      flags: bound('full-rtcp-attribute', INJECT_DTMF),
     },
     trunkOffer: {
       ...callLegs,
@@ -152,13 +168,13 @@ function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
       'transport-protocol': 'UDP/TLS/RTP/SAVPF',
       'rtcp-mux': ['offer', 'require'],
       SDES: ['off'],
-      flags: bound('generate-mid', 'full-rtcp-attribute'),
+      flags: bound('generate-mid', 'full-rtcp-attribute', INJECT_DTMF),
       replace: ['origin', 'session-connection'],
       codec: { mask: ['all'], transcode: ['opus', 'telephone-event'] },
     },
     dialerAnswer: {
       ...toPlainRtp,
-      flags: boundToDtlsPeer('strip-extmap'),
+      flags: boundToDtlsPeer('strip-extmap', INJECT_DTMF),
       replace: ['origin', 'session-connection'],
     },
     fork: { ...toPlainRtp, interface: RECORDER_INTERFACE, flags: bound('strip-extmap') },
@@ -167,6 +183,17 @@ function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
 }
 
 // ---------------------------------------------------------------- session
+
+/**
+ * rtpengine refuses `play DTMF` while the dialer has sent no RTP yet ("No SSRC context…", "No RTP payload type…"):
+ * the user pressed a key before the audio started. That is a wait-and-retry, not a failure of the call.
+ */
+function dtmfError(err: unknown): unknown {
+  if (err instanceof MonologueError && err.code === 'MEDIA_REJECTED' && /SSRC|payload type|codec handler|stream/i.test(err.message)) {
+    return new MonologueError('DTMF_NOT_READY', 'the call has no audio from the dialer yet; try the digits again in a moment', { cause: err });
+  }
+  return err;
+}
 
 type Step = 'dialerOffer' | 'trunkAnswer' | 'trunkOffer' | 'dialerAnswer';
 
@@ -213,6 +240,12 @@ class Session implements RtpengineSession {
   #unwatch: (() => void) | undefined;
   /** Serialises ng requests of this session, so close() runs after an in-flight offer settles. */
   #queue: Promise<unknown> = Promise.resolve();
+  /** DTMF batches one after another, outside #queue: waiting for a batch to play must not hold up close(). */
+  #dtmfChain: Promise<unknown> = Promise.resolve();
+  /** performance.now() when every admitted digit will have played, gap included (the backlog bound's clock). */
+  #dtmfAdmittedUntil = 0;
+  /** performance.now() when the digits already handed to rtpengine will have played, gap included. */
+  #dtmfPlayedAt = 0;
 
   constructor(callId: string, env: SessionEnv, log: Logger) {
     this.callId = callId;
@@ -309,8 +342,70 @@ class Session implements RtpengineSession {
     return Promise.reject(new MonologueError('MEDIA_UNSUPPORTED', 'mid-call offers are not supported yet'));
   }
 
-  sendDtmf(_digits: string): Promise<void> {
-    return Promise.reject(new MonologueError('MEDIA_UNSUPPORTED', 'DTMF is not supported yet'));
+  /**
+   * One ng `play DTMF` per digit, from the dialer's leg: rtpengine generates the events as if the dialer had
+   * sent them, towards the parties that receive the dialer (the trunk; the recorder's fork answered Opus only,
+   * so none reach a recording), as RFC 4733 telephone-event on the payload type the trunk accepted (README, DTMF).
+   * This resolves once rtpengine has queued the digits, not when they have played.
+   */
+  sendDtmf(digits: string): Promise<void> {
+    if (this.#closed) return Promise.reject(new MonologueError('MEDIA_CLOSED', `media session of ${this.callId} is closed`));
+    if (!DTMF_DIGITS.test(digits)) {
+      return Promise.reject(new MonologueError('BAD_DTMF', 'DTMF digits are 0-9, *, #, A-D'));
+    }
+    // Only once rtpengine has both legs: before that there is no trunk media to put the events into.
+    if (this.#lastStep !== 'trunkAnswer' && this.#lastStep !== 'dialerAnswer') {
+      return Promise.reject(new MonologueError('DTMF_NOT_READY', 'digits can be sent once the call has audio (answered or early media)'));
+    }
+    // The bound on what one call may have waiting: a dialer cannot queue minutes of tones (nor the timers behind them).
+    // Some leeway (less than a digit), so that a full message is taken while the end of the one before still plays.
+    const now = performance.now();
+    const admittedUntil = Math.max(now, this.#dtmfAdmittedUntil, this.#dtmfPlayedAt) + digits.length * DTMF_SLOT_MS;
+    if (admittedUntil - now > DTMF_MAX_BACKLOG_MS + DTMF_BACKLOG_LEEWAY_MS) {
+      return Promise.reject(
+        new MonologueError(
+          'DTMF_RATE_LIMITED',
+          `too many digits at once: at most ${DTMF_MAX_BACKLOG_DIGITS} may wait to be played (${Math.round(1000 / DTMF_SLOT_MS)} a second); send the rest after these`,
+        ),
+      );
+    }
+    this.#dtmfAdmittedUntil = admittedUntil;
+    const run = this.#dtmfChain.then(() => this.#playDtmf(digits));
+    this.#dtmfChain = run.catch(() => {
+      // Refused digits take no time on the wire: only what rtpengine took counts against the bound.
+      this.#dtmfAdmittedUntil = this.#dtmfPlayedAt;
+    });
+    return run;
+  }
+
+  /**
+   * rtpengine spaces digits it holds in its queue, but a digit sent after the queue ran dry starts right after the
+   * last one ended (about 20 ms, measured), too close for receivers that want a pause between digits: so a batch
+   * waits for the previous one to play out, gap included, before it is handed over.
+   */
+  async #playDtmf(digits: string): Promise<void> {
+    const wait = this.#dtmfPlayedAt - performance.now();
+    if (wait > 0) await sleep(wait, undefined, { ref: false });
+    await this.#enqueue(async () => {
+      for (const code of digits) {
+        if (this.#closed) throw new MonologueError('MEDIA_CLOSED', `media session of ${this.callId} is closed`);
+        try {
+          await this.#ng.playDtmf({
+            'call-id': this.callId,
+            'from-tag': this.#dialerTag,
+            code,
+            duration: DTMF_TIMING.toneMs,
+            pause: DTMF_TIMING.gapMs,
+            // Without it rtpengine 10.5 marks the events -63 dBm0 (silent), which some gateways ignore.
+            volume: DTMF_VOLUME_DBM0,
+          });
+        } catch (err) {
+          throw dtmfError(err);
+        }
+      }
+    });
+    // The first digit starts with the next audio frame; rtpengine rounds each tone up to whole 20 ms frames.
+    this.#dtmfPlayedAt = performance.now() + digits.length * DTMF_SLOT_MS + DTMF_FRAME_SLACK_MS;
   }
 
   onLost(listener: (reason: MediaLoss) => void): void {

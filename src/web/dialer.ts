@@ -11,6 +11,8 @@ export interface MonologueDebug {
   localStream: MediaStream | null;
   lastEnded: { callId: string | null; reason: string } | null;
   userId: string | null;
+  /** Send `call.dtmf` for the current call as it is, unchecked: tests drive the server's refusals through it. */
+  sendDtmf: (digits: string) => boolean;
 }
 
 declare global {
@@ -51,6 +53,10 @@ const AUDIO_CONSTRAINTS: MediaStreamConstraints = {
 const ICE_GATHERING_TIMEOUT_MS = 2000;
 const PING_INTERVAL_MS = 25_000;
 const E164 = /^\+[1-9][0-9]{1,14}$/;
+/** Keys the in-call pad sends (the server takes 0-9 * # A-D; the pad has no A-D). */
+const DTMF_KEY = /^[0-9*#]$/;
+/** Digits of the current call shown under the pad. */
+const DTMF_SHOWN = 24;
 
 const STATE_LABELS: Record<CallState, (peer: string) => string> = {
   idle: () => 'Idle',
@@ -106,6 +112,7 @@ const ui = {
   timer: el<HTMLParagraphElement>('timer'),
   error: el<HTMLParagraphElement>('error'),
   note: el<HTMLParagraphElement>('note'),
+  dtmfSent: el<HTMLParagraphElement>('dtmf-sent'),
   remote: el<HTMLAudioElement>('remote'),
 };
 
@@ -116,6 +123,7 @@ const debug: MonologueDebug = {
   localStream: null,
   lastEnded: null,
   userId: null,
+  sendDtmf: (digits) => (call?.callId ? send({ type: 'call.dtmf', callId: call.callId, digits }) : false),
 };
 window.monologueDebug = debug;
 
@@ -482,10 +490,28 @@ function stopStream(stream: MediaStream): void {
   for (const track of stream.getTracks()) track.stop();
 }
 
+/**
+ * A key pressed on the pad during a call goes to the server as `call.dtmf`, which plays it to the trunk as an
+ * RFC 4733 event. The server, not the browser's RTCDTMFSender, so that digits reach the far end the same way
+ * whatever this browser negotiated, and the server can pace them.
+ */
 function sendDtmf(key: string): void {
-  const sender = call?.pc?.getSenders().find((s) => s.track?.kind === 'audio');
-  if (callState === 'active' && sender?.dtmf?.canInsertDTMF && /^[0-9*#]$/.test(key)) {
-    sender.dtmf.insertDTMF(key, 120, 70);
+  const callId = call?.callId;
+  if (callState !== 'active' || !callId || !DTMF_KEY.test(key)) return;
+  if (send({ type: 'call.dtmf', callId, digits: key })) {
+    ui.dtmfSent.textContent = (ui.dtmfSent.textContent + key).slice(-DTMF_SHOWN);
+    ui.dtmfSent.hidden = false;
+  }
+}
+
+/** The pad dials a number between calls and sends digits during one (where `+` means nothing). */
+function refreshKeypad(state: CallState): void {
+  const inCall = state === 'active';
+  ui.pad.dataset.mode = inCall ? 'dtmf' : 'dial';
+  ui.pad.setAttribute('aria-label', inCall ? 'Keypad: sends tones to the call' : 'Dial pad');
+  if (!inCall) {
+    ui.dtmfSent.textContent = '';
+    ui.dtmfSent.hidden = true;
   }
 }
 
@@ -499,6 +525,7 @@ function setState(state: CallState, text?: string): void {
   ui.state.textContent = text ?? STATE_LABELS[state](peer);
   ui.incoming.hidden = state !== 'incoming';
   ui.timer.hidden = state !== 'active';
+  refreshKeypad(state);
   refreshControls();
 }
 

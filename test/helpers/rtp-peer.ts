@@ -9,7 +9,9 @@
  *   await peer.close();
  *
  * It sends one 20 ms G.711 packet (160 samples at 8 kHz) of its tone every 20 ms, and records the payloads of
- * packets it receives with the payload type of its codec (telephone-event, CN etc. are counted but not decoded).
+ * packets it receives with the payload type of its codec. Packets with its telephone-event payload type
+ * (`telephoneEventPt`, default 101, the one its SDP declares) are decoded as RFC 4733 events: `dtmf()`
+ * (CN and anything else is counted but not decoded).
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
@@ -26,6 +28,24 @@ export interface RtpPeerOptions {
   port?: number;
   /** Amplitude of the tone, 0..1 of full scale. Default 0.3. */
   amplitude?: number;
+  /** Payload type decoded as RFC 4733 telephone-event. Default 101 (what `sdp()` declares). */
+  telephoneEventPt?: number;
+}
+
+/** One RFC 4733 event as it arrived: the packets of one RTP timestamp folded together. */
+export interface DtmfEvent {
+  /** `0`-`9`, `*`, `#`, `A`-`D` (events 0-15), or the event number for others. */
+  digit: string;
+  /** Largest duration field seen, in timestamp units (8 kHz: 8 per ms). */
+  duration: number;
+  /** An end-bit packet arrived. */
+  ended: boolean;
+  /** RTP timestamp of the event (its start). */
+  timestamp: number;
+  volume: number;
+  packets: number;
+  /** performance.now() of its first packet. */
+  firstAt: number;
 }
 
 export interface RtpDestination {
@@ -43,10 +63,12 @@ export interface RtpPeer {
   readonly received: readonly Buffer[];
   /** Packets received of any payload type. */
   readonly packetsReceived: number;
+  /** Packets received per payload type. */
+  readonly payloadTypesSeen: ReadonlyMap<number, number>;
   readonly packetsSent: number;
   /** Where it sends now (undefined until known). */
   readonly destination: RtpDestination | undefined;
-  /** The plain-RTP SDP a trunk would send (offer or answer): its codec, then telephone-event 101. */
+  /** The plain-RTP SDP a trunk would send (offer or answer): its codec, then telephone-event (`telephoneEventPt`). */
   sdp(sessionId?: number): string;
   /** Start sending every 20 ms; without `dest`, send to the source of the first packet received. */
   start(dest?: RtpDestination): void;
@@ -58,6 +80,12 @@ export interface RtpPeer {
   measure(freq: number, against?: number): number;
   /** Resolve when at least `n` payloads arrived; reject after `timeoutMs`. */
   waitForPackets(n: number, timeoutMs?: number): Promise<void>;
+  /** Payload type decoded as telephone-event; settable once the negotiated one is known (e.g. from the offer). */
+  telephoneEventPt: number;
+  /** RFC 4733 events received so far, in order of their first packet. */
+  dtmf(): DtmfEvent[];
+  /** Resolve with the events once `n` of them have their end packet; reject after `timeoutMs`. */
+  waitForDtmf(n: number, timeoutMs?: number): Promise<DtmfEvent[]>;
   close(): Promise<void>;
 }
 
@@ -84,6 +112,7 @@ class UdpRtpPeer implements RtpPeer {
   readonly payloadType: number;
   readonly received: Buffer[] = [];
   packetsReceived = 0;
+  readonly payloadTypesSeen = new Map<number, number>();
   packetsSent = 0;
   destination: RtpDestination | undefined;
   readonly #socket: Socket;
@@ -96,6 +125,9 @@ class UdpRtpPeer implements RtpPeer {
   #timer: NodeJS.Timeout | undefined;
   #sending = false;
   #waiters: { n: number; resolve: () => void }[] = [];
+  #telephoneEventPt: number;
+  readonly #events = new Map<number, DtmfEvent>();
+  #dtmfWaiters: { n: number; resolve: () => void }[] = [];
 
   constructor(socket: Socket, host: string, opts: RtpPeerOptions) {
     this.#socket = socket;
@@ -105,6 +137,7 @@ class UdpRtpPeer implements RtpPeer {
     this.payloadType = this.codec === 'PCMU' ? 0 : 8;
     this.#tone = opts.tone ?? 1000;
     this.#amplitude = opts.amplitude ?? 0.3;
+    this.#telephoneEventPt = opts.telephoneEventPt ?? 101;
     socket.on('message', (msg, rinfo) => this.#onPacket(msg, rinfo));
     socket.on('error', () => undefined);
   }
@@ -116,10 +149,10 @@ class UdpRtpPeer implements RtpPeer {
       's=-',
       `c=IN IP4 ${this.address}`,
       't=0 0',
-      `m=audio ${this.port} RTP/AVP ${this.payloadType} 101`,
+      `m=audio ${this.port} RTP/AVP ${this.payloadType} ${this.#telephoneEventPt}`,
       `a=rtpmap:${this.payloadType} ${this.codec}/8000`,
-      'a=rtpmap:101 telephone-event/8000',
-      'a=fmtp:101 0-16',
+      `a=rtpmap:${this.#telephoneEventPt} telephone-event/8000`,
+      `a=fmtp:${this.#telephoneEventPt} 0-16`,
       'a=ptime:20',
       'a=sendrecv',
       '',
@@ -175,6 +208,37 @@ class UdpRtpPeer implements RtpPeer {
     });
   }
 
+  get telephoneEventPt(): number {
+    return this.#telephoneEventPt;
+  }
+
+  set telephoneEventPt(pt: number) {
+    this.#telephoneEventPt = pt;
+  }
+
+  dtmf(): DtmfEvent[] {
+    return [...this.#events.values()].map((e) => ({ ...e }));
+  }
+
+  waitForDtmf(n: number, timeoutMs = 5000): Promise<DtmfEvent[]> {
+    const ended = (): number => [...this.#events.values()].filter((e) => e.ended).length;
+    if (ended() >= n) return Promise.resolve(this.dtmf());
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        n,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve(this.dtmf());
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#dtmfWaiters = this.#dtmfWaiters.filter((w) => w !== waiter);
+        reject(new Error(`rtp peer got ${ended()}/${n} ended DTMF events in ${timeoutMs} ms: ${JSON.stringify(this.dtmf())}`));
+      }, timeoutMs);
+      this.#dtmfWaiters.push(waiter);
+    });
+  }
+
   close(): Promise<void> {
     this.stop();
     return new Promise((resolve) => {
@@ -208,7 +272,9 @@ class UdpRtpPeer implements RtpPeer {
     const pt = msg[1]! & 0x7f;
     if (pt >= 72 && pt <= 79) return; // RTCP on the RTP port (rtcp-mux); not ours
     this.packetsReceived++;
+    this.payloadTypesSeen.set(pt, (this.payloadTypesSeen.get(pt) ?? 0) + 1);
     if (!this.destination) this.destination = { address: rinfo.address, port: rinfo.port };
+    if (pt === this.#telephoneEventPt) return this.#onEvent(msg);
     if (pt !== this.payloadType) return;
     const cc = msg[0]! & 0x0f;
     let offset = 12 + 4 * cc;
@@ -222,6 +288,34 @@ class UdpRtpPeer implements RtpPeer {
     this.received.push(Buffer.from(msg.subarray(offset, end)));
     const ready = this.#waiters.filter((w) => this.received.length >= w.n);
     this.#waiters = this.#waiters.filter((w) => this.received.length < w.n);
+    for (const w of ready) w.resolve();
+  }
+
+  /** RFC 4733 §2.3: event (8 bits), E|R|volume (8), duration (16); retransmitted end packets fold in. */
+  #onEvent(msg: Buffer): void {
+    let offset = 12 + 4 * (msg[0]! & 0x0f);
+    if (msg[0]! & 0x10) {
+      if (msg.length < offset + 4) return;
+      offset += 4 + 4 * msg.readUInt16BE(offset + 2);
+    }
+    if (msg.length < offset + 4) return;
+    const code = msg[offset]!;
+    const ended = (msg[offset + 1]! & 0x80) !== 0;
+    const volume = msg[offset + 1]! & 0x3f;
+    const duration = msg.readUInt16BE(offset + 2);
+    const timestamp = msg.readUInt32BE(4);
+    const known = this.#events.get(timestamp);
+    if (known) {
+      known.duration = Math.max(known.duration, duration);
+      known.ended ||= ended;
+      known.packets++;
+    } else {
+      const digit = code < 16 ? '0123456789*#ABCD'[code]! : String(code);
+      this.#events.set(timestamp, { digit, duration, ended, timestamp, volume, packets: 1, firstAt: performance.now() });
+    }
+    const count = [...this.#events.values()].filter((e) => e.ended).length;
+    const ready = this.#dtmfWaiters.filter((w) => count >= w.n);
+    this.#dtmfWaiters = this.#dtmfWaiters.filter((w) => count < w.n);
     for (const w of ready) w.resolve();
   }
 }

@@ -9,6 +9,8 @@ test('valid client messages parse', () => {
     { type: 'call.hangup', callId: 'call_1' },
     { type: 'call.accept', callId: 'call_1', sdp: 'v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\n' },
     { type: 'call.reject', callId: 'call_1' },
+    { type: 'call.dtmf', callId: 'call_1', digits: '0123456789*#ABCD' },
+    { type: 'call.dtmf', callId: 'call_1', digits: '1'.repeat(32) },
     { type: 'ping' },
   ]) {
     const r = parseClientMessage(JSON.stringify(m));
@@ -27,6 +29,15 @@ test('bad client messages get a code and a useful message', () => {
     ['{"type":"call.hangup"}', 'BAD_MESSAGE', /callId/],
     ['{"type":"ping","extra":1}', 'BAD_MESSAGE'],
     [JSON.stringify({ type: 'auth', token: 'x'.repeat(300) }), 'BAD_MESSAGE', /token/],
+    // DTMF: only RFC 4733 events 0-15, at least one, at most 32 per message.
+    ['{"type":"call.dtmf","callId":"c","digits":"12e"}', 'BAD_MESSAGE', /digits/],
+    ['{"type":"call.dtmf","callId":"c","digits":"1 2"}', 'BAD_MESSAGE', /digits/],
+    ['{"type":"call.dtmf","callId":"c","digits":"abcd"}', 'BAD_MESSAGE', /digits/],
+    ['{"type":"call.dtmf","callId":"c","digits":""}', 'BAD_MESSAGE', /digits/],
+    [JSON.stringify({ type: 'call.dtmf', callId: 'c', digits: '1'.repeat(33) }), 'BAD_MESSAGE', /digits/],
+    ['{"type":"call.dtmf","callId":"c","digits":5}', 'BAD_MESSAGE', /digits/],
+    ['{"type":"call.dtmf","digits":"5"}', 'BAD_MESSAGE', /callId/],
+    ['{"type":"call.dtmf","callId":"c","digits":"5","tone":1}', 'BAD_MESSAGE'],
   ];
   for (const [text, code, re] of cases) {
     const r = parseClientMessage(text);
