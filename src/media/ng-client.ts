@@ -31,7 +31,9 @@ export type NgCommand =
   | 'list'
   | 'query'
   | 'subscribe request'
-  | 'subscribe answer';
+  | 'subscribe answer'
+  | 'block media'
+  | 'unblock media';
 
 export interface NgClientOptions {
   /** rtpengine's `--listen-ng` address. Default 127.0.0.1. */
