@@ -31,7 +31,7 @@ test('183 with SDP: 600 Hz before the answer, 1,000 Hz from another address afte
   const early = await createRtpPeer({ tone: 600, host: '127.0.0.1' });
   const final = await createRtpPeer({ tone: 1000, host: '127.0.0.2' });
   const sipp = startSipp({
-    scenario: 'uas-early-media',
+    scenario: 'uas-early-handover',
     port: sippPort,
     remote: `127.0.0.1:${service.sipPort}`,
     keys: { early_rtp_ip: '127.0.0.1', early_rtp_port: String(early.port), rtp_ip: '127.0.0.2', rtp_port: String(final.port), answer_after: String(EARLY_MS) },
