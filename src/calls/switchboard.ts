@@ -4,6 +4,7 @@ import { maskPhone } from '../log.js';
 import type { Users } from '../accounts/users.js';
 import { callerId, normaliseE164 } from '../phone-number.js';
 import { MonologueError, errorMessage } from '../errors.js';
+import { isHold } from '../media/sdp.js';
 import { newId } from '../ids.js';
 import { Call } from './call.js';
 import type { CallRecords } from './records.js';
@@ -62,6 +63,8 @@ export class Switchboard extends EventEmitter<SwitchboardEvents> {
   private planSeq = 0;
   /** Inbound calls the person accepted, waiting for the media answer or the trunk's ACK. */
   private readonly accepting = new WeakSet<Call>();
+  /** Calls the far end holds now (its last accepted offer was sendonly, inactive or c=0.0.0.0). */
+  private readonly held = new WeakSet<Call>();
   private draining = false;
   private readonly policy: DialingPolicy;
   private readonly log: Logger;
@@ -288,6 +291,9 @@ export class Switchboard extends EventEmitter<SwitchboardEvents> {
 
   /** Send the INVITE; the trunk's events drive the call. */
   private dial(trunk: Trunk, call: Call, channel: DialerChannel, request: OutboundRequest): OutboundLeg {
+    // The WebRTC answer the dialer applied for early media. rtpengine keeps the dialer's side of the call
+    // as it is when the trunk answers again, so the 200 confirms this one and the browser never renegotiates.
+    let progressSdp: string | undefined;
     return trunk.dial(
       request,
       {
@@ -303,7 +309,7 @@ export class Switchboard extends EventEmitter<SwitchboardEvents> {
           call.media.trunkAnswer(answerSdp).then(
             (dialerSdp) => {
               if (call.closed) return;
-              channel.answered(call.id, dialerSdp);
+              channel.answered(call.id, progressSdp ?? dialerSdp);
               call.markMediaUp();
             },
             (err: unknown) => {
@@ -311,8 +317,19 @@ export class Switchboard extends EventEmitter<SwitchboardEvents> {
             },
           );
         },
-        earlyMedia: () => {
-          // Wired by the early-media work: answer rtpengine now and send `call.progress`.
+        // Early media is heard, never recorded or paid: the call is answered only at the 200. The session
+        // queues its ng requests, so a 200 that arrives while this answer is in flight is applied after it.
+        earlyMedia: (earlySdp) => {
+          if (call.closed || call.answeredAt !== undefined) return;
+          call.media.trunkAnswer(earlySdp).then(
+            (dialerSdp) => {
+              if (call.closed || progressSdp !== undefined || call.answeredAt !== undefined) return;
+              progressSdp = dialerSdp;
+              channel.progress(call.id, dialerSdp);
+            },
+            // Without early media the call still works: the 200's answer sets the media up.
+            (err: unknown) => this.log.warn({ callId: call.id, err: errorMessage(err) }, 'early media not set up'),
+          );
         },
         failed: (reason, status) => call.close(reason, status),
         ended: (reason) => call.close(reason),
@@ -431,7 +448,20 @@ export class Switchboard extends EventEmitter<SwitchboardEvents> {
   /** The trunk changed the media mid-call: rtpengine answers it; the dialer hears of hold and resume. */
   private remoteOffer(call: Call, sdp: string): Promise<string> {
     if (call.closed) return Promise.reject(new MonologueError('CALL_STATE', 'the call has ended'));
-    return call.media.trunkReoffer(sdp);
+    return call.media.trunkReoffer(sdp).then((answer) => {
+      // Only an offer rtpengine took changes the state: a refused one (488) leaves the media as it was.
+      const hold = isHold(sdp);
+      if (!call.closed && hold !== this.held.has(call)) {
+        if (hold) {
+          this.held.add(call);
+          call.channel.held(call.id);
+        } else {
+          this.held.delete(call);
+          call.channel.resumed(call.id);
+        }
+      }
+      return answer;
+    });
   }
 
   private mediaFailure(call: Call, err: unknown, ref?: string): void {

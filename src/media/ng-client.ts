@@ -32,7 +32,9 @@ export type NgCommand =
   | 'query'
   | 'subscribe request'
   | 'subscribe answer'
-  | 'play DTMF';
+  | 'play DTMF'
+  | 'block media'
+  | 'unblock media';
 
 export interface NgClientOptions {
   /** rtpengine's `--listen-ng` address. Default 127.0.0.1. */

@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import { DTMF_DIGITS, DTMF_TIMING, type MediaRelay, type MediaSession } from '../calls/ports.js';
 import { MonologueError, errorMessage } from '../errors.js';
 import type { NgClient, NgDict } from './ng-client.js';
-import { addBundle, answerForTrunk, sdpForTrunk, validateSdp, type TrunkCodec } from './sdp.js';
+import { addBundle, answerForTrunk, answerDirection, sdpForTrunk, validateSdp, withDirection, withSettledDtlsRole, type TrunkCodec } from './sdp.js';
 import { PUBLIC_INTERFACE, RECORDER_INTERFACE } from './interfaces.js';
 import type { MediaLoss, MediaWatch } from './liveness.js';
 
@@ -101,6 +101,8 @@ interface NgFlags {
   fork: NgDict;
   /** The recorder's answer to that subscription. */
   forkAnswer: NgDict;
+  /** Any call, mid-call: the trunk's new offer, rewritten for the dialer leg (whose result is not sent anywhere). */
+  trunkReoffer: NgDict;
 }
 
 /** rtpengine's flag that drops packets not from the leg's signalled endpoint. */
@@ -177,6 +179,18 @@ function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
       flags: boundToDtlsPeer('strip-extmap', INJECT_DTMF),
       replace: ['origin', 'session-connection'],
     },
+    // The dialer leg is already up (ICE, DTLS-SRTP, Opus): the re-offer keeps its WebRTC profile, so
+    // rtpengine changes only the trunk side (address, codec, direction) and keeps transcoding to Opus.
+    trunkReoffer: {
+      ...callLegs,
+      ICE: 'force',
+      'transport-protocol': 'UDP/TLS/RTP/SAVPF',
+      'rtcp-mux': ['offer', 'require'],
+      SDES: ['off'],
+      flags: bound('full-rtcp-attribute', INJECT_DTMF),
+      replace: ['origin', 'session-connection'],
+      codec: { mask: ['all'], transcode: ['opus', 'telephone-event'] },
+    },
     fork: { ...toPlainRtp, interface: RECORDER_INTERFACE, flags: bound('strip-extmap') },
     forkAnswer: { flags: bound('allow transcoding') },
   };
@@ -208,12 +222,15 @@ interface SessionEnv {
   live: Set<Session>;
 }
 
-/** Which step may follow which: the first offer fixes the direction. */
-const NEXT: Record<Step, { after: Step | undefined; direction: MediaDirection }> = {
-  dialerOffer: { after: undefined, direction: 'outbound' },
-  trunkAnswer: { after: 'dialerOffer', direction: 'outbound' },
-  trunkOffer: { after: undefined, direction: 'inbound' },
-  dialerAnswer: { after: 'trunkOffer', direction: 'inbound' },
+/**
+ * Which step may follow which: the first offer fixes the direction. `trunkAnswer` may repeat: early media
+ * (183) answers first, the 200 answers again with what may be another address or codec.
+ */
+const NEXT: Record<Step, { after: readonly (Step | undefined)[]; direction: MediaDirection }> = {
+  dialerOffer: { after: [undefined], direction: 'outbound' },
+  trunkAnswer: { after: ['dialerOffer', 'trunkAnswer'], direction: 'outbound' },
+  trunkOffer: { after: [undefined], direction: 'inbound' },
+  dialerAnswer: { after: ['trunkOffer'], direction: 'inbound' },
 };
 
 class Session implements RtpengineSession {
@@ -230,6 +247,13 @@ class Session implements RtpengineSession {
   readonly #log: Logger;
   #direction: MediaDirection | undefined;
   #lastStep: Step | undefined;
+  /**
+   * The dialer's own SDP as rtpengine last saw it (its offer outbound, its answer inbound). A mid-call
+   * offer from the trunk is answered with it, so the browser is never asked to renegotiate.
+   */
+  #dialerSdp: string | undefined;
+  /** Which legs' media is held back from the other leg because the trunk's last offer said so. */
+  readonly #blocked = { dialer: false, trunk: false };
   /** Set once a request that may have created the call in rtpengine was sent. */
   #allocated = false;
   #closed = false;
@@ -269,6 +293,7 @@ class Session implements RtpengineSession {
 
   dialerOffer(sdp: string): Promise<string> {
     return this.#step('dialerOffer', sdp, 'dialer', async (s) => {
+      this.#dialerSdp = s;
       const reply = await this.#ng.offer({
         ...this.#flags.dialerOffer,
         'call-id': this.callId,
@@ -288,6 +313,7 @@ class Session implements RtpengineSession {
         'to-tag': this.#trunkTag,
         sdp: s,
       });
+      if (this.#dialerSdp && /a=setup:actpass/.test(this.#dialerSdp)) this.#dialerSdp = withSettledDtlsRole(this.#dialerSdp, reply.sdp);
       return addBundle(reply.sdp);
     });
   }
@@ -306,6 +332,7 @@ class Session implements RtpengineSession {
 
   dialerAnswer(sdp: string): Promise<string> {
     return this.#step('dialerAnswer', sdp, 'dialer', async (s) => {
+      this.#dialerSdp = s;
       const reply = await this.#ng.answer({
         ...this.#flags.dialerAnswer,
         'call-id': this.callId,
@@ -338,8 +365,51 @@ class Session implements RtpengineSession {
     });
   }
 
-  trunkReoffer(_sdp: string): Promise<string> {
-    return Promise.reject(new MonologueError('MEDIA_UNSUPPORTED', 'mid-call offers are not supported yet'));
+  trunkReoffer(sdp: string): Promise<string> {
+    try {
+      if (this.#closed) throw new MonologueError('MEDIA_CLOSED', `media session of ${this.callId} is closed`);
+      if (this.#lastStep !== 'trunkAnswer' && this.#lastStep !== 'dialerAnswer') {
+        throw new MonologueError('MEDIA_STATE', 'a mid-call offer needs an answered call');
+      }
+      validateSdp(sdp, 'trunk');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#enqueue(async () => {
+      if (this.#closed) throw new MonologueError('MEDIA_CLOSED', `media session of ${this.callId} is closed`);
+      const dialerSdp = this.#dialerSdp;
+      if (!dialerSdp) throw new MonologueError('MEDIA_STATE', 'no dialer SDP to answer a mid-call offer with');
+      try {
+        // Outbound calls were offered from the dialer's tag; rtpengine takes an offer from the other
+        // side when the tags are swapped, so the same two tags serve both directions.
+        await this.#ng.offer({
+          ...this.#flags.trunkReoffer,
+          'call-id': this.callId,
+          'from-tag': this.#trunkTag,
+          'to-tag': this.#dialerTag,
+          sdp,
+        });
+        // The dialer "answers" with the SDP it already gave, its direction set to what RFC 3264 requires
+        // for this offer: rtpengine then stops sending towards a trunk that put us on hold.
+        const direction = answerDirection(sdp);
+        const reply = await this.#ng.answer({
+          ...this.#flags.dialerAnswer,
+          'call-id': this.callId,
+          'from-tag': this.#trunkTag,
+          'to-tag': this.#dialerTag,
+          sdp: withDirection(dialerSdp, direction),
+        });
+        // rtpengine 10.5 records the direction but keeps forwarding (measured: a held trunk went on
+        // receiving the dialer's audio, on the transcoding path), so each half is blocked explicitly.
+        await this.#gate('dialer', direction === 'sendrecv' || direction === 'sendonly');
+        await this.#gate('trunk', direction === 'sendrecv' || direction === 'recvonly');
+        // rtpengine may echo its own idea of the direction; the trunk must see the RFC 3264 one.
+        return withDirection(answerForTrunk(reply.sdp), direction);
+      } catch (err) {
+        this.#log.warn({ step: 'trunkReoffer', err: errorMessage(err) }, 'rtpengine step failed');
+        throw err;
+      }
+    });
   }
 
   /**
@@ -452,7 +522,7 @@ class Session implements RtpengineSession {
     try {
       if (this.#closed) throw new MonologueError('MEDIA_CLOSED', `media session of ${this.callId} is closed`);
       const rule = NEXT[step];
-      if (this.#lastStep !== rule.after) {
+      if (!rule.after.includes(this.#lastStep)) {
         throw new MonologueError(
           'MEDIA_STATE',
           `${step} is not allowed ${this.#lastStep ? `after ${this.#lastStep}` : 'before an offer'}`,
@@ -480,6 +550,17 @@ class Session implements RtpengineSession {
         throw err;
       }
     });
+  }
+
+  /** Let media from `from` reach the other leg (`open`) or not; ng requests only on a change. */
+  async #gate(from: 'dialer' | 'trunk', open: boolean): Promise<void> {
+    if (this.#blocked[from] === !open) return;
+    const fromTag = from === 'dialer' ? this.#dialerTag : this.#trunkTag;
+    const toTag = from === 'dialer' ? this.#trunkTag : this.#dialerTag;
+    // With both tags rtpengine blocks only that direction: the recorder's subscription to the dialer leg
+    // is another destination and keeps what it gets.
+    await this.#ng.request(open ? 'unblock media' : 'block media', { 'call-id': this.callId, 'from-tag': fromTag, 'to-tag': toTag });
+    this.#blocked[from] = !open;
   }
 
   #enqueue<T>(fn: () => Promise<T>): Promise<T> {

@@ -123,6 +123,64 @@ function stripWebRtcAttributes(parsed: SessionDescription): void {
   }
 }
 
+/** An SDP media direction (RFC 3264 §5.1). */
+export type MediaFlow = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+
+const FLOWS: readonly string[] = ['sendrecv', 'sendonly', 'recvonly', 'inactive'];
+
+/**
+ * What the sender of `sdp` asks for on its audio line: the media-level attribute, else the session-level
+ * one, else sendrecv. The old way of holding (RFC 2543: `c=0.0.0.0`) means "do not send to me", so it
+ * takes away the receive half whatever the attribute says.
+ */
+export function mediaFlow(sdp: string): MediaFlow {
+  const parsed = sdpTransform.parse(sdp);
+  const m = parsed.media?.[0];
+  const attr = m?.direction ?? parsed.direction;
+  let flow: MediaFlow = attr && FLOWS.includes(attr) ? attr : 'sendrecv';
+  const ip = m?.connection?.ip ?? parsed.connection?.ip;
+  if (ip === '0.0.0.0') flow = flow === 'sendrecv' || flow === 'sendonly' ? 'sendonly' : 'inactive';
+  return flow;
+}
+
+/** True when an offer puts us on hold: the far end will not receive (sendonly, inactive, or c=0.0.0.0). */
+export function isHold(offerSdp: string): boolean {
+  const flow = mediaFlow(offerSdp);
+  return flow === 'sendonly' || flow === 'inactive';
+}
+
+/** The direction an answer must carry for an offer (RFC 3264 §6.1): sendonly ↔ recvonly, the rest as offered. */
+export function answerDirection(offerSdp: string): MediaFlow {
+  const flow = mediaFlow(offerSdp);
+  return flow === 'sendonly' ? 'recvonly' : flow === 'recvonly' ? 'sendonly' : flow;
+}
+
+/** `sdp` with its audio line's direction set to `flow` (and no session-level direction left to contradict it). */
+export function withDirection(sdp: string, flow: MediaFlow): string {
+  const parsed = sdpTransform.parse(sdp);
+  const m = parsed.media?.[0];
+  if (!m) return sdp;
+  delete parsed.direction;
+  m.direction = flow;
+  return sdpTransform.write(parsed);
+}
+
+/**
+ * `sdp` (the browser's offer) restated as the answer it turned into: `a=setup:actpass` replaced by the DTLS
+ * role the browser took opposite `relayAnswer` (rtpengine's answer to it). Re-used as an answer later, an
+ * actpass would leave rtpengine free to pick a role again on a DTLS session that is already up.
+ */
+export function withSettledDtlsRole(sdp: string, relayAnswer: string): string {
+  const theirs = sdpTransform.parse(relayAnswer);
+  const relayRole = theirs.media?.[0]?.setup ?? theirs.setup;
+  if (relayRole !== 'active' && relayRole !== 'passive') return sdp;
+  const parsed = sdpTransform.parse(sdp);
+  const role = relayRole === 'active' ? 'passive' : 'active';
+  if (parsed.setup) parsed.setup = role;
+  for (const m of parsed.media ?? []) if (m.setup) m.setup = role;
+  return sdpTransform.write(parsed);
+}
+
 /** Payload types of the audio m-line in order. */
 export function payloadTypes(m: MediaDescription): number[] {
   return String(m.payloads ?? '')

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { DTMF_DIGITS, type EndReason } from '../calls/ports.js';
+import { DTMF_DIGITS } from '../calls/ports.js';
 
 /** Client → server messages of `/v1/signal`. Anything else is answered with an `error`. */
 const Sdp = Type.String({ minLength: 10, maxLength: 16384 });
@@ -29,23 +29,8 @@ export const ClientMessage = Type.Union([
 ]);
 export type ClientMessage = Static<typeof ClientMessage>;
 
-/** Server → client messages. */
-export type ServerMessage =
-  | { type: 'ready'; userId: string }
-  | { type: 'call.created'; ref: string; callId: string }
-  | { type: 'call.ringing'; callId: string }
-  | { type: 'call.answered'; callId: string; sdp: string }
-  /** Early media: apply this WebRTC answer now; `call.answered` follows without a new SDP negotiation (its sdp is the same). */
-  | { type: 'call.progress'; callId: string; sdp: string }
-  | { type: 'call.held'; callId: string }
-  | { type: 'call.resumed'; callId: string }
-  | { type: 'call.incoming'; callId: string; from: string; sdp: string }
-  | { type: 'call.ended'; callId: string; reason: EndReason }
-  | { type: 'error'; code: string; message: string; ref?: string }
-  | { type: 'recording.started'; callId: string }
-  | { type: 'recording.stopped'; callId: string; reason: 'call-ended' | 'no-key' | 'failed' }
-  | { type: 'earnings.updated'; callId: string; amountMicros: number; state: string }
-  | { type: 'pong' };
+/** Server → client messages: pure types in ./messages.ts, which the dialer page imports too. */
+export type { ServerMessage } from './messages.js';
 
 export const KNOWN_TYPES = new Set(['auth', 'call.start', 'call.hangup', 'call.accept', 'call.reject', 'call.dtmf', 'ping']);
 

@@ -20,7 +20,8 @@ import { maskPhone, type Logger } from '../log.js';
 import { guarded, type SipCore } from './core.js';
 import { keyOfIncoming, type DialogOwner, type Transport } from './dialog.js';
 import { InboundCall } from './inbound.js';
-import { ALLOW, canAnswer, checkDatagram, hostPort, makeResponse, MAX_MESSAGE_BYTES, requestProblem, tagOf } from './message.js';
+import { DEFAULT_SESSION_TIMERS, negotiateAsUas, optionTags, unsupportedRequired, type SessionTimerConfig } from './session-timer.js';
+import { ALLOW, SUPPORTED, canAnswer, checkDatagram, hostPort, makeResponse, MAX_MESSAGE_BYTES, requestProblem, tagOf } from './message.js';
 import { toE164, uriUser } from './numbers.js';
 import { callerId } from '../phone-number.js';
 import { Refusals, type DropReason } from './refusals.js';
@@ -43,6 +44,8 @@ export interface SipOptions {
   inviteTimeoutMs: number;
   /** Extra headers on every outbound INVITE (name → value). */
   headers?: Record<string, string>;
+  /** RFC 4028 session timers; default 1800 s asked, 90 s minimum. */
+  sessionTimers?: SessionTimerConfig;
 }
 
 /** `Trunk` whose `dial` also takes per-call extra headers (e.g. `X-Monologue-Call`). */
@@ -124,7 +127,9 @@ class Endpoint implements SipEndpoint {
     this.core = {
       sip: this.sip,
       stack,
+      digest: this.digest,
       log: this.log,
+      sessionTimers: opts.sessionTimers ?? DEFAULT_SESSION_TIMERS,
       trusted: (host) => this.sources.has(host),
       contact: (t) => `sip:monologue@${hostPort(this.publicAddress, opts.listen.port)}${t === 'tcp' ? ';transport=tcp' : ''}`,
       addDialog: (k, o) => this.dialogs.set(k, o),
@@ -285,32 +290,34 @@ class Endpoint implements SipEndpoint {
       if (rq.method !== 'ACK') this.reply(rq, problem.status, { reason: problem.reason });
       return;
     }
+    if (rq.method === 'CANCEL') return this.onCancel(rq);
+    // A To tag: inside a dialog, which answers for itself; for no dialog (unknown, or ended) 481.
+    if (tagOf(rq.headers.to)) {
+      const owner = this.dialogOwner(rq);
+      if (owner) return owner.receive(rq);
+      if (rq.method !== 'ACK') this.reply(rq, 481);
+      return;
+    }
     switch (rq.method) {
       case 'INVITE':
-        return tagOf(rq.headers.to) ? this.inDialog(rq, (d) => d.onReinvite(rq)) : this.onInvite(rq, remote);
+        return this.onInvite(rq, remote);
       case 'ACK':
-        return this.inDialog(rq, (d) => d.onAck(rq), true);
-      case 'BYE':
-        return this.inDialog(rq, (d) => d.onBye(rq));
-      case 'CANCEL':
-        return this.onCancel(rq);
+        return;
       case 'OPTIONS':
-        return this.reply(rq, 200, { headers: { allow: ALLOW, accept: 'application/sdp' } });
+        return this.reply(rq, 200, { headers: { allow: ALLOW, accept: 'application/sdp', supported: SUPPORTED } });
       default:
-        return this.reply(rq, tagOf(rq.headers.to) ? 481 : 405, { headers: { allow: ALLOW } });
+        return this.reply(rq, 405, { headers: { allow: ALLOW } });
     }
-  }
-
-  private inDialog(rq: SipRequest, fn: (d: DialogOwner) => void, silent = false): void {
-    const owner = this.dialogOwner(rq);
-    if (owner) return fn(owner);
-    if (!silent) this.reply(rq, 481);
   }
 
   private onInvite(rq: SipRequest, remote: SipRemote): void {
     if (this.draining) return this.reply(rq, 503, { headers: { 'retry-after': '30' } });
-    const toUser = uriUser(rq.headers.to!.uri) ?? uriUser(typeof rq.uri === 'string' ? rq.uri : '');
-    const to = toUser === undefined ? undefined : toE164(toUser);
+    const unsupported = unsupportedRequired(rq.headers);
+    if (unsupported.length > 0) {
+      this.log.info({ unsupported }, 'sip: INVITE requires an extension we lack, 420');
+      return this.reply(rq, 420, { headers: { unsupported: unsupported.join(', ') } });
+    }
+    const to = dialledNumber(rq);
     if (!to) {
       this.log.info('sip: INVITE for an unparseable number');
       return this.reply(rq, 404);
@@ -319,9 +326,18 @@ class Endpoint implements SipEndpoint {
     if (!rq.content || !ctype.startsWith('application/sdp')) return this.reply(rq, 488, { reason: 'SDP Offer Required' });
     // Only a number, or `anonymous`, leaves here: the From header is the caller's to write.
     const from = callerId(toE164(uriUser(rq.headers.from!.uri) ?? '') ?? '');
+    const terms = negotiateAsUas(rq, this.core.sessionTimers);
+    if ('reject' in terms) {
+      this.log.info('sip: INVITE session interval below our minimum, 422');
+      return this.reply(rq, terms.reject.status, { headers: terms.reject.headers });
+    }
     const transport: Transport = remote.protocol.toUpperCase() === 'TCP' ? 'tcp' : 'udp';
     this.reply(rq, 100);
-    const call = new InboundCall(this.core, rq, remote, transport);
+    const call = new InboundCall(this.core, rq, remote, transport, {
+      session: terms.session,
+      sessionHeaders: terms.headers,
+      reliableProvisionals: optionTags(rq.headers, 'require').has('100rel'),
+    });
     const key = pendingKey(rq);
     this.pending.set(key, call);
     setTimeout(() => this.pending.delete(key), 64 * 500 * 2).unref();
@@ -358,6 +374,19 @@ function checkHeaders(headers: Record<string, string>): Record<string, string> {
     out[name.toLowerCase()] = value;
   }
   return out;
+}
+
+/**
+ * The number an INVITE is for: the Request-URI's user part first (trunks route on it; To keeps the
+ * originally dialled number on a forwarded call), To only when the Request-URI has no number.
+ */
+function dialledNumber(rq: SipRequest): string | undefined {
+  for (const uri of [typeof rq.uri === 'string' ? rq.uri : '', rq.headers.to!.uri]) {
+    const user = uriUser(uri);
+    const e164 = user === undefined ? undefined : toE164(user);
+    if (e164) return e164;
+  }
+  return undefined;
 }
 
 /** A CANCEL matches its INVITE by Call-ID and top Via branch. */

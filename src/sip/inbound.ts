@@ -1,6 +1,8 @@
 /**
- * One inbound INVITE from the trunk and, once answered, its dialog: 180, 200 with our SDP
- * retransmitted until ACK (T1 doubling, capped at T2, BYE after 64*T1), reject, CANCEL → 487, BYE.
+ * One inbound INVITE from the trunk, until its dialog is up: 180/183 (reliably, RFC 3262, when the
+ * INVITE requires 100rel), 200 with our SDP retransmitted until ACK (T1 doubling, capped at T2, BYE
+ * after 64*T1), reject, CANCEL → 487. From the 200 on, the Dialog handles everything in the call
+ * (re-INVITE, UPDATE, BYE, session timers) and tells this leg only what the call must hear.
  *
  * The call is established only when the ACK for our 200 arrives (`confirmed()`): a 200 nobody
  * ACKs (a forged source never sees it) ends `unconfirmed()` at Timer H. In-dialog requests are taken
@@ -9,22 +11,38 @@
  */
 import type { EndReason, InboundLeg, InboundListener } from '../calls/ports.js';
 import { statusForReason } from './status.js';
-import { guarded, type SipCore } from './core.js';
-import { contactUri, Dialog, type DialogOwner, type Transport } from './dialog.js';
-import { hostPort, makeResponse, newTag, T1, T2, TX_TIMEOUT } from './message.js';
+import { dialogContext, guarded, type SipCore } from './core.js';
+import { contactUri, Dialog, type DialogUser, type Transport } from './dialog.js';
+import { ALLOW, hostPort, makeResponse, newTag, SUPPORTED, T1, T2 } from './message.js';
+import { Retransmission } from './retransmission.js';
+import type { Negotiated } from './session-timer.js';
 import { plainIp } from './sources.js';
-import type { SipRemote, SipRequest, SipResponse } from './sip-types.js';
+import type { SipHeaders, SipRemote, SipRequest, SipResponse } from './sip-types.js';
 
 type State = 'offered' | 'answered' | 'confirmed' | 'done';
 
-export class InboundCall implements InboundLeg, DialogOwner {
+/** What the endpoint settled about the INVITE before handing it to the call. */
+export interface InviteTerms {
+  /** Session timer from its Session-Expires, and the headers our 200 says it with. */
+  session: Negotiated;
+  sessionHeaders: SipHeaders;
+  /** It carries `Require: 100rel`: our 18x go reliably. */
+  reliableProvisionals: boolean;
+}
+
+export class InboundCall implements InboundLeg, DialogUser {
   private state: State = 'offered';
   private readonly localTag = newTag();
   private listener: InboundListener | undefined;
   private dialog: Dialog | undefined;
   private ok: SipResponse | undefined;
-  private retransmit: NodeJS.Timeout | undefined;
-  private giveUp: NodeJS.Timeout | undefined;
+  private readonly okRetransmission = new Retransmission();
+  /** Our reliable provisional still waiting for its PRACK, and its RSeq. */
+  private readonly reliable = new Retransmission();
+  private rseq = Math.floor(Math.random() * 2 ** 30) + 1;
+  private unacked: number | undefined;
+  /** answer() while a reliable 18x waits for its PRACK: the 200 goes out after the PRACK (RFC 3262 §3). */
+  private queuedAnswer: string | undefined;
   /** end() before the ACK of our 200: BYE as soon as the ACK arrives (or we give up waiting). */
   private byeWanted = false;
   /** No listener events once we ended the call ourselves. */
@@ -38,6 +56,7 @@ export class InboundCall implements InboundLeg, DialogOwner {
     private readonly invite: SipRequest,
     private readonly remote: SipRemote,
     private readonly transport: Transport,
+    private readonly terms: InviteTerms = { session: undefined, sessionHeaders: {}, reliableProvisionals: false },
   ) {
     this.log = core.log.child({ sipCallId: invite.headers['call-id'], dir: 'in' });
     this.peer = plainIp(remote.address);
@@ -59,30 +78,48 @@ export class InboundCall implements InboundLeg, DialogOwner {
   ringing(): void {
     guarded(this.log, 'ringing', () => {
       if (this.state !== 'offered') return;
-      this.core.stack.send(makeResponse(this.invite, 180, { toTag: this.localTag, headers: this.recordRoute() }));
+      if (!this.terms.reliableProvisionals) {
+        this.core.stack.send(makeResponse(this.invite, 180, { toTag: this.localTag, headers: this.recordRoute() }));
+        return;
+      }
+      if (this.reliable.running) return; // one reliable 18x at a time (RFC 3262 §3)
+      this.sendReliable180();
     });
   }
 
   answer(sdp: string): void {
     guarded(this.log, 'answer', () => {
       if (this.state !== 'offered') return;
-      const contact = this.core.contact(this.transport);
-      this.dialog = Dialog.fromRequest(this.core.sip, this.core.stack, this.invite, this.localTag, this.transport, contact, {
-        trusted: (host) => this.core.trusted(host),
-        fallback: this.sourceTarget(),
-      });
-      if (this.dialog.confined) this.log.warn('sip: Contact/Record-Route outside the allowed sources; our in-dialog requests go to the INVITE source');
-      this.core.addDialog(this.dialog.key, this);
+      if (this.reliable.running) {
+        this.queuedAnswer = sdp;
+        return;
+      }
+      const dialog = this.ensureDialog(sdp, 'confirmed');
+      dialog.state = 'confirmed';
+      dialog.localSdp = sdp;
       this.ok = makeResponse(this.invite, 200, {
         toTag: this.localTag,
-        headers: { ...this.recordRoute(), contact: [{ uri: contact, params: {} }], allow: 'INVITE, ACK, CANCEL, BYE, OPTIONS', 'content-type': 'application/sdp' },
+        headers: {
+          ...this.recordRoute(),
+          contact: [{ uri: this.core.contact(this.transport), params: {} }],
+          allow: ALLOW,
+          supported: SUPPORTED,
+          ...this.terms.sessionHeaders,
+          'content-type': 'application/sdp',
+        },
         content: sdp,
       });
       this.state = 'answered';
       this.log.info('sip: answered');
-      this.core.stack.send(this.ok);
-      if (this.transport === 'udp') this.scheduleRetransmit(T1);
-      this.giveUp = setTimeout(() => guarded(this.log, 'ACK timeout', () => this.onAckTimeout()), TX_TIMEOUT);
+      const ok = this.ok;
+      this.core.stack.send(ok);
+      this.okRetransmission.start({
+        send: () => this.core.stack.send(ok),
+        reliable: this.transport !== 'udp',
+        firstMs: T1,
+        capMs: T2,
+        onGiveUp: () => guarded(this.log, 'ACK timeout', () => this.onAckTimeout()),
+      });
     });
   }
 
@@ -112,7 +149,7 @@ export class InboundCall implements InboundLeg, DialogOwner {
         this.byeWanted = true; // wait for the ACK (RFC 3261 §15)
         return;
       }
-      this.dialog?.request('BYE');
+      this.dialog?.destroy();
       this.finish();
     });
   }
@@ -134,59 +171,106 @@ export class InboundCall implements InboundLeg, DialogOwner {
     this.emit((l) => l.cancelled());
   }
 
-  onAck(): void {
+  // ------------------------------------------------------------ DialogUser
+
+  initialAck(): void {
     if (this.state !== 'answered') return;
     this.state = 'confirmed';
-    this.stopTimers();
+    this.okRetransmission.stop();
     if (this.byeWanted) {
-      this.dialog?.request('BYE');
+      this.dialog?.destroy();
       this.finish();
       return;
     }
     this.log.info('sip: ACK in, call confirmed');
+    this.dialog?.startSessionTimer(this.core.sessionTimers, this.terms.session);
     this.emit((l) => l.confirmed());
   }
 
-  onBye(rq: SipRequest): void {
-    this.core.stack.send(makeResponse(rq, 200));
-    if (this.state !== 'answered' && this.state !== 'confirmed') return;
-    this.log.info('sip: BYE from trunk');
-    this.finish();
-    this.emit((l) => l.ended('remote-hangup'));
+  offer(sdp: string): Promise<string> {
+    const l = this.listener;
+    if (this.silenced || !l) return Promise.reject(new Error('call is over'));
+    return l.remoteOffer(sdp);
   }
 
-  onReinvite(rq: SipRequest): void {
-    this.core.stack.send(makeResponse(rq, 488));
+  answerInAck(sdp: string): void {
+    void this.offer(sdp).catch((err: unknown) => this.log.info({ err: err instanceof Error ? err.message : String(err) }, 'sip: answer in ACK not applied'));
+  }
+
+  ended(reason: 'remote-hangup' | 'session-expired'): void {
+    if (this.state !== 'answered' && this.state !== 'confirmed') return;
+    this.finish();
+    this.emit((l) => l.ended(reason));
+  }
+
+  prack(rq: SipRequest): boolean {
+    const rack = /^\s*(\d+)\s+(\d+)\s+INVITE\s*$/i.exec(String(rq.headers.rack ?? ''));
+    if (!rack || this.unacked === undefined || Number(rack[1]) !== this.unacked || Number(rack[2]) !== this.invite.headers.cseq!.seq) return false;
+    this.unacked = undefined;
+    this.reliable.stop();
+    this.log.debug('sip: PRACK in');
+    const queued = this.queuedAnswer;
+    this.queuedAnswer = undefined;
+    if (queued !== undefined) queueMicrotask(() => this.answer(queued));
+    return true;
   }
 
   // ------------------------------------------------------------ helpers
 
+  /** RFC 3262: an early dialog exists from the reliable 18x on, so its PRACK can find us. */
+  private sendReliable180(): void {
+    this.ensureDialog('', 'early');
+    const rseq = this.rseq++;
+    this.unacked = rseq;
+    const rs = makeResponse(this.invite, 180, {
+      toTag: this.localTag,
+      headers: { ...this.recordRoute(), contact: [{ uri: this.core.contact(this.transport), params: {} }], require: '100rel', rseq: String(rseq), allow: ALLOW },
+    });
+    this.core.stack.send(rs);
+    this.reliable.start({
+      send: () => this.core.stack.send(rs),
+      reliable: this.transport !== 'udp',
+      firstMs: T1,
+      onGiveUp: () => guarded(this.log, 'PRACK timeout', () => {
+        if (this.state !== 'offered') return;
+        // RFC 3262 §3: no PRACK within 64*T1 → reject the INVITE with a 5xx.
+        this.log.warn('sip: no PRACK for our reliable 180; 504');
+        this.silenced = true;
+        this.core.stack.send(makeResponse(this.invite, 504, { toTag: this.localTag, reason: 'PRACK Timeout' }));
+        this.finish();
+        const l = this.listener;
+        if (l) guarded(this.log, 'inbound listener', () => l.unconfirmed());
+      }),
+    });
+  }
+
+  private ensureDialog(localSdp: string, state: 'early' | 'confirmed'): Dialog {
+    if (this.dialog) return this.dialog;
+    const ctx = dialogContext(this.core, this.log, this.transport, {
+      trusted: (host) => this.core.trusted(host),
+      fallback: this.sourceTarget(),
+    });
+    const dialog = Dialog.fromRequest(ctx, this.peer, this.invite, this.localTag, localSdp, state);
+    if (dialog.confined) this.log.warn('sip: Contact/Record-Route outside the allowed sources; our in-dialog requests go to the INVITE source');
+    dialog.open(this);
+    this.dialog = dialog;
+    return dialog;
+  }
+
   private onAckTimeout(): void {
     if (this.state !== 'answered') return;
     this.log.warn('sip: no ACK for our 200 by Timer H; the call failed, BYE');
-    this.dialog?.request('BYE');
+    this.dialog?.destroy();
     this.finish();
     this.emit((l) => l.unconfirmed());
-  }
-
-  private scheduleRetransmit(interval: number): void {
-    this.retransmit = setTimeout(() => guarded(this.log, '200 retransmit', () => {
-      if (this.state !== 'answered' || !this.ok) return;
-      this.core.stack.send(this.ok);
-      this.scheduleRetransmit(Math.min(interval * 2, T2));
-    }), interval);
-  }
-
-  private stopTimers(): void {
-    clearTimeout(this.retransmit);
-    clearTimeout(this.giveUp);
   }
 
   private finish(): void {
     if (this.state === 'done') return;
     this.state = 'done';
-    this.stopTimers();
-    if (this.dialog) this.core.removeDialog(this.dialog.key);
+    this.okRetransmission.stop();
+    this.reliable.stop();
+    this.dialog?.close();
     this.core.untrack(this);
   }
 

@@ -13,14 +13,16 @@ export const TX_TIMEOUT = 64 * T1;
 
 export const REASONS: Readonly<Record<number, string>> = {
   100: 'Trying', 180: 'Ringing', 183: 'Session Progress', 200: 'OK',
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 420: 'Bad Extension', 422: 'Session Interval Too Small', 491: 'Request Pending', 404: 'Not Found', 405: 'Method Not Allowed',
   407: 'Proxy Authentication Required', 408: 'Request Timeout', 413: 'Request Entity Too Large',
   415: 'Unsupported Media Type', 480: 'Temporarily Unavailable', 481: 'Call/Transaction Does Not Exist',
   486: 'Busy Here', 487: 'Request Terminated', 488: 'Not Acceptable Here', 500: 'Server Internal Error',
   501: 'Not Implemented', 503: 'Service Unavailable', 505: 'Version Not Supported', 603: 'Decline',
 };
 
-export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS';
+export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, PRACK';
+/** Option tags we implement (RFC 4028 session timers, RFC 3262 reliable provisionals). */
+export const SUPPORTED = 'timer, 100rel';
 /** Methods we know; anything else is answered 501. */
 export const KNOWN_METHODS = new Set(['INVITE', 'ACK', 'CANCEL', 'BYE', 'OPTIONS', 'REGISTER', 'INFO', 'UPDATE', 'PRACK', 'SUBSCRIBE', 'NOTIFY', 'REFER', 'MESSAGE', 'PUBLISH']);
 

@@ -1,12 +1,16 @@
 /**
- * One outbound INVITE to the trunk and, once answered, its dialog: digest auth (401/407, once),
- * ringing, ACK for the 2xx, CANCEL on our timeout or on `end()`, BYE either way.
+ * One outbound INVITE to the trunk, until its dialog is up: digest auth (401/407, once), 422 (once,
+ * with the trunk's Min-SE), ringing and early media, PRACK for reliable 18x (RFC 3262), ACK for the
+ * 2xx, CANCEL on our timeout or on `end()`. From the 2xx on, the Dialog handles the call (re-INVITE,
+ * UPDATE, BYE, session timers) and tells this leg only what the call must hear.
  */
 import type { OutboundLeg, OutboundListener, OutboundRequest } from '../calls/ports.js';
 import { maskPhone } from '../log.js';
-import { guarded, type SipCore } from './core.js';
-import { Dialog, type DialogOwner, type Transport } from './dialog.js';
-import { hostPort, makeResponse, newCallId, newTag, tagOf } from './message.js';
+import { dialogContext, guarded, type SipCore } from './core.js';
+import { Dialog, fixAlgorithmCase, hasSdp, type DialogUser, type Transport } from './dialog.js';
+import { ALLOW, hostPort, newCallId, newTag, SUPPORTED, tagOf } from './message.js';
+import { changesMedia } from './sdp-change.js';
+import { minSeOf, negotiatedAsUac, optionTags, requestHeaders } from './session-timer.js';
 import { isE164 } from '../phone-number.js';
 import { isIP } from 'node:net';
 import { plainIp } from './sources.js';
@@ -25,14 +29,21 @@ export interface TrunkTarget {
 
 type State = 'calling' | 'answered' | 'done';
 
-export class OutboundCall implements OutboundLeg, DialogOwner {
+export class OutboundCall implements OutboundLeg, DialogUser {
   readonly sipCallId: string;
   private state: State = 'calling';
   private readonly fromTag = newTag();
   private seq = 1;
   private invite: SipRequest | undefined;
   private authTries = 0;
+  /** Session-Expires we ask for; raised once by a 422's Min-SE. */
+  private sessionSeconds: number;
+  private intervalRetried = false;
   private provisional = false;
+  /** SDP of the last early media we reported (once per distinct SDP). */
+  private earlySdp: string | undefined;
+  /** Early dialogs by the trunk's To tag (reliable 18x), with the last RSeq we PRACKed. */
+  private readonly early = new Map<string, { dialog: Dialog; rseq: number }>();
   /** We want this INVITE gone (our timeout or end()); CANCEL as soon as we may. */
   private cancelWanted = false;
   private cancelSent = false;
@@ -56,6 +67,7 @@ export class OutboundCall implements OutboundLeg, DialogOwner {
     this.sipCallId = newCallId(core.stack.hostname());
     this.log = core.log.child({ sipCallId: this.sipCallId, dir: 'out' });
     this.peer = isIP(plainIp(trunk.host)) ? plainIp(trunk.host) : undefined;
+    this.sessionSeconds = core.sessionTimers.seconds;
   }
 
   start(): void {
@@ -83,8 +95,8 @@ export class OutboundCall implements OutboundLeg, DialogOwner {
     this.silenced = true;
     guarded(this.log, 'end', () => {
       if (this.state === 'answered') {
-        this.finish();
         this.sendBye();
+        this.finish();
       } else if (this.state === 'calling') {
         this.requestCancel();
       }
@@ -96,20 +108,21 @@ export class OutboundCall implements OutboundLeg, DialogOwner {
     this.finish();
   }
 
-  // ------------------------------------------------------------ DialogOwner (requests from the trunk)
+  // ------------------------------------------------------------ DialogUser (the trunk, in the call)
 
-  onAck(): void {}
-
-  onBye(rq: SipRequest): void {
-    this.core.stack.send(makeResponse(rq, 200));
-    if (this.state !== 'answered') return;
-    this.log.info('sip: BYE from trunk');
-    this.finish();
-    this.emit(() => this.listener.ended('remote-hangup'));
+  offer(sdp: string): Promise<string> {
+    if (this.silenced || this.state !== 'answered') return Promise.reject(new Error('call is over'));
+    return this.listener.remoteOffer(sdp);
   }
 
-  onReinvite(rq: SipRequest): void {
-    this.core.stack.send(makeResponse(rq, 488));
+  answerInAck(sdp: string): void {
+    void this.offer(sdp).catch((err: unknown) => this.log.info({ err: err instanceof Error ? err.message : String(err) }, 'sip: answer in ACK not applied'));
+  }
+
+  ended(reason: 'remote-hangup' | 'session-expired'): void {
+    if (this.state !== 'answered') return;
+    this.finish();
+    this.emit(() => this.listener.ended(reason));
   }
 
   // ------------------------------------------------------------ responses
@@ -118,20 +131,55 @@ export class OutboundCall implements OutboundLeg, DialogOwner {
     const cseq = rs.headers.cseq;
     if (!cseq || cseq.method !== 'INVITE' || cseq.seq !== this.seq) return; // an earlier, challenged INVITE
     const status = rs.status;
-    if (status < 200) {
-      this.provisional = true;
-      if (this.cancelWanted) this.sendCancel();
-      else if ((status === 180 || status === 183) && this.state === 'calling') this.emit(() => this.listener.ringing());
-      return;
-    }
+    if (status < 200) return this.onProvisional(rs);
     if (status < 300) return this.on2xx(rs);
     if (this.state !== 'calling') return;
     if ((status === 401 || status === 407) && !this.cancelWanted && this.authTries === 0 && this.trunk.username) {
       if (this.retryWithAuth(rs)) return;
     }
+    if (status === 422 && !this.cancelWanted && !this.intervalRetried && this.retryWithInterval(rs)) return;
     this.log.info({ status }, 'sip: INVITE failed');
     this.finish();
     this.emit(() => this.listener.failed(reasonForStatus(status), status));
+  }
+
+  private onProvisional(rs: SipResponse): void {
+    this.provisional = true;
+    if (this.cancelWanted) return this.sendCancel();
+    if (this.state !== 'calling') return;
+    if (isReliable(rs) && !this.sendPrack(rs)) return; // a retransmitted reliable 18x: already handled
+    if (rs.status !== 180 && rs.status !== 183) return;
+    this.emit(() => this.listener.ringing());
+    if (hasSdp(rs) && changesMedia(this.earlySdp, rs.content)) {
+      const sdp = rs.content;
+      this.earlySdp = sdp;
+      this.emit(() => this.listener.earlyMedia(sdp));
+    }
+  }
+
+  /**
+   * RFC 3262 §4: PRACK a reliable 18x inside the early dialog its To tag makes; false for one whose
+   * RSeq we already PRACKed (a retransmission: the PRACK's own transaction covers it).
+   */
+  private sendPrack(rs: SipResponse): boolean {
+    const tag = tagOf(rs.headers.to);
+    const rseq = Number(String(rs.headers.rseq).trim());
+    if (!tag || !Number.isSafeInteger(rseq) || rseq < 1) return true;
+    let early = this.early.get(tag);
+    if (early && rseq <= early.rseq) return false;
+    if (!early) {
+      const dialog = Dialog.fromResponse(this.dialogCtx(), this.peer, this.invite!, rs);
+      dialog.useCredentials(this.credentials());
+      dialog.open(this);
+      early = { dialog, rseq: 0 };
+      this.early.set(tag, early);
+    }
+    early.rseq = rseq;
+    const cseq = rs.headers.cseq!;
+    void early.dialog.request('PRACK', { rack: `${rseq} ${cseq.seq} ${cseq.method}` }).then((r) => {
+      if (r.status >= 300) this.log.info({ status: r.status }, 'sip: PRACK refused');
+    });
+    return true;
   }
 
   private on2xx(rs: SipResponse): void {
@@ -140,25 +188,57 @@ export class OutboundCall implements OutboundLeg, DialogOwner {
       this.dialog.ack(this.seq); // retransmitted 2xx: our ACK was lost
       return;
     }
-    const dialog = Dialog.fromResponse(this.core.sip, this.core.stack, invite, rs, this.trunk.transport, this.core.contact(this.trunk.transport), {
-      trusted: (host) => host === this.trunk.host || this.core.trusted(host),
-      fallback: this.requestUri(),
-    });
+    const tag = tagOf(rs.headers.to) ?? '';
+    const early = this.early.get(tag)?.dialog;
+    this.early.delete(tag);
+    const dialog = early ?? Dialog.fromResponse(this.dialogCtx(), this.peer, invite, rs);
+    if (early) early.confirm(rs, invite);
+    dialog.useCredentials(this.credentials());
     if (dialog.confined) this.log.warn('sip: 2xx Contact/Record-Route outside the allowed sources; our in-dialog requests go to the trunk');
     dialog.ack(this.seq);
     if (this.dialog || this.state !== 'calling' || this.cancelWanted) {
       // Answered after we gave up (or a second fork): confirm and hang up at once.
       this.log.info('sip: late 2xx, ACK and BYE');
-      dialog.request('BYE');
+      dialog.destroy();
       if (this.state === 'calling') this.finish();
       return;
     }
     this.dialog = dialog;
     this.state = 'answered';
     clearTimeout(this.timer);
-    this.core.addDialog(dialog.key, this);
+    for (const { dialog: other } of this.early.values()) other.close();
+    this.early.clear();
+    if (!early) dialog.open(this);
+    dialog.startSessionTimer(this.core.sessionTimers, negotiatedAsUac(rs));
     this.log.info('sip: answered');
     this.emit(() => this.listener.answered(rs.content ?? ''));
+  }
+
+  private dialogCtx(): ReturnType<typeof dialogContext> {
+    return dialogContext(this.core, this.log, this.trunk.transport, {
+      trusted: (host) => host === this.trunk.host || this.core.trusted(host),
+      fallback: this.requestUri(),
+    });
+  }
+
+  private credentials(): { user: string; password: string } | undefined {
+    return this.trunk.username ? { user: this.trunk.username, password: this.trunk.password ?? '' } : undefined;
+  }
+
+  /** RFC 4028 §7.4: 422 names the smallest interval the trunk takes; ask again with it, once. */
+  private retryWithInterval(rs: SipResponse): boolean {
+    const min = minSeOf(rs.headers);
+    if (min === undefined || min <= this.sessionSeconds || min > 86_400) return false;
+    this.intervalRetried = true;
+    this.sessionSeconds = min;
+    const next = this.buildInvite(this.request.sdp);
+    // A challenge answered before still holds for the retry (same realm and nonce).
+    const prev = this.invite;
+    if (prev?.headers.authorization) next.headers.authorization = prev.headers.authorization;
+    if (prev?.headers['proxy-authorization']) next.headers['proxy-authorization'] = prev.headers['proxy-authorization'];
+    this.log.info({ minSe: min }, 'sip: 422, retrying with the trunk\'s Min-SE');
+    this.sendInvite(next);
+    return true;
   }
 
   private retryWithAuth(rs: SipResponse): boolean {
@@ -170,11 +250,7 @@ export class OutboundCall implements OutboundLeg, DialogOwner {
       this.log.warn({ status: rs.status }, 'sip: unusable auth challenge');
       return false;
     }
-    for (const name of ['authorization', 'proxy-authorization'] as const) {
-      for (const a of next.headers[name] ?? []) {
-        if (a.algorithm) a.algorithm = a.algorithm.toLowerCase() === 'md5-sess' ? 'MD5-sess' : a.algorithm.toUpperCase();
-      }
-    }
+    fixAlgorithmCase(next);
     this.authTries += 1;
     this.log.info({ status: rs.status }, 'sip: INVITE challenged, retrying with credentials');
     this.sendInvite(next);
@@ -220,14 +296,16 @@ export class OutboundCall implements OutboundLeg, DialogOwner {
   }
 
   private sendBye(): void {
-    this.dialog?.request('BYE');
+    this.dialog?.destroy();
   }
 
   private finish(): void {
     if (this.state === 'done') return;
     this.state = 'done';
     clearTimeout(this.timer);
-    if (this.dialog) this.core.removeDialog(this.dialog.key);
+    this.dialog?.close();
+    for (const { dialog } of this.early.values()) dialog.close();
+    this.early.clear();
     this.core.untrack(this);
   }
 
@@ -256,7 +334,9 @@ export class OutboundCall implements OutboundLeg, DialogOwner {
         cseq: { method: 'INVITE', seq: this.seq },
         contact: [{ uri: this.core.contact(t.transport), params: {} }],
         'max-forwards': 70,
-        allow: 'INVITE, ACK, CANCEL, BYE, OPTIONS',
+        allow: ALLOW,
+        supported: SUPPORTED,
+        ...requestHeaders(this.core.sessionTimers, this.sessionSeconds),
         'content-type': 'application/sdp',
         ...this.extraHeaders,
       },
@@ -273,4 +353,9 @@ export class OutboundCall implements OutboundLeg, DialogOwner {
       }),
     );
   }
+}
+
+/** A provisional sent reliably (RFC 3262): Require: 100rel and an RSeq. */
+function isReliable(rs: SipResponse): boolean {
+  return optionTags(rs.headers, 'require').has('100rel') && rs.headers.rseq !== undefined;
 }

@@ -1,5 +1,7 @@
 // Monologue reference web dialer. No framework: one WebSocket to /v1/signal, one
-// RTCPeerConnection per call, complete SDP (no trickle ICE). See DESIGN.md §1.
+// RTCPeerConnection per call, complete SDP (no trickle ICE). The server's messages are the
+// service's own types (a type-only import, erased in the build), so the page cannot drift from them.
+import type { ServerMessage } from '../signaling/messages.js';
 
 export type CallState = 'idle' | 'calling' | 'ringing' | 'active' | 'incoming' | 'ended';
 
@@ -21,18 +23,7 @@ declare global {
   }
 }
 
-type ServerMessage =
-  | { type: 'ready'; userId: string }
-  | { type: 'call.created'; ref: string; callId: string }
-  | { type: 'call.ringing'; callId: string }
-  | { type: 'call.answered'; callId: string; sdp: string }
-  | { type: 'call.incoming'; callId: string; from: string; sdp: string }
-  | { type: 'call.ended'; callId: string; reason: string }
-  | { type: 'error'; code: string; message: string; ref?: string }
-  | { type: 'recording.started'; callId: string }
-  | { type: 'recording.stopped'; callId: string; reason: string }
-  | { type: 'earnings.updated'; callId: string; amountMicros: number; state: string }
-  | { type: 'pong' };
+type EndReason = Extract<ServerMessage, { type: 'call.ended' }>['reason'];
 
 interface Call {
   ref: string;
@@ -44,6 +35,10 @@ interface Call {
   remoteStream: MediaStream;
   finished: boolean;
   answeredAt: number | null;
+  /** The WebRTC answer is applied (early media came first): `call.answered` must not apply it again. */
+  answerApplied: boolean;
+  /** The far end holds the call. */
+  held: boolean;
 }
 
 const AUDIO_CONSTRAINTS: MediaStreamConstraints = {
@@ -67,7 +62,7 @@ const STATE_LABELS: Record<CallState, (peer: string) => string> = {
   ended: () => 'Call ended',
 };
 
-const REASON_LABELS: Record<string, string> = {
+const REASON_LABELS: Record<EndReason, string> = {
   'local-hangup': 'you hung up',
   'remote-hangup': 'the other party hung up',
   cancelled: 'cancelled',
@@ -81,6 +76,8 @@ const REASON_LABELS: Record<string, string> = {
   failed: 'failed',
   'dialer-disconnected': 'connection lost',
   'media-failed': 'media failed',
+  'media-timeout': 'no audio from either side',
+  'session-expired': 'the call was lost (session expired)',
   'max-duration': 'maximum call length reached',
   shutdown: 'server shutting down',
 };
@@ -236,12 +233,36 @@ async function handle(msg: ServerMessage): Promise<void> {
     case 'call.ringing':
       if (isCurrent(msg.callId) && callState === 'calling') setState('ringing');
       return;
-    case 'call.answered': {
+    case 'call.progress': {
+      // Early media: the carrier's ringback or announcement plays before the call is answered.
       const current = call;
-      if (!current || !isCurrent(msg.callId) || !current.pc) return;
+      if (!current || !isCurrent(msg.callId) || !current.pc || current.answerApplied || current.answeredAt !== null) return;
+      current.answerApplied = true;
       await current.pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
       if (!live(current)) return;
+      if (callState === 'calling' || callState === 'ringing') setState('ringing', `Ringing ${current.peer}… (early media)`);
+      return;
+    }
+    case 'call.answered': {
+      const current = call;
+      if (!current || !isCurrent(msg.callId) || !current.pc || current.answeredAt !== null) return;
+      // After early media the server confirms the answer the page already has: a second answer would
+      // be refused by the browser (the connection is no longer waiting for one).
+      if (!current.answerApplied) {
+        current.answerApplied = true;
+        await current.pc.setRemoteDescription({ type: 'answer', sdp: msg.sdp });
+      }
+      if (!live(current)) return;
       markActive(current);
+      return;
+    }
+    case 'call.held':
+    case 'call.resumed': {
+      const current = call;
+      if (!current || !isCurrent(msg.callId)) return;
+      current.held = msg.type === 'call.held';
+      ui.state.dataset.hold = current.held ? 'held' : '';
+      if (callState === 'active') setState('active', current.held ? `${current.peer} put the call on hold` : undefined);
       return;
     }
     case 'call.incoming':
@@ -392,6 +413,8 @@ function newCall(direction: Call['direction'], peer: string): Call {
     remoteStream: new MediaStream(),
     finished: false,
     answeredAt: null,
+    answerApplied: false,
+    held: false,
   };
   call = current;
   debug.callId = null;
@@ -481,8 +504,9 @@ function endCall(reason: string, localHangup: boolean): void {
 function finish(callId: string | null, reason: string): void {
   stopTimer();
   debug.lastEnded = { callId, reason };
+  ui.state.dataset.hold = '';
   ui.remote.srcObject = null;
-  const label = REASON_LABELS[reason] ?? reason;
+  const label = (REASON_LABELS as Record<string, string>)[reason] ?? reason;
   setState('ended', `Call ended: ${label}`);
 }
 

@@ -28,6 +28,9 @@ export const DEFAULT_KEYS: Readonly<Record<string, string>> = {
   auth_pass: 'secret',
   caller: '+15550002222',
   bye_after: '0',
+  rtp_port2: '6002',
+  early_port: '6004',
+  reject_offers: '0',
 };
 
 export interface SippOptions {

@@ -68,7 +68,7 @@ describe('inbound calls from sipp', { concurrency: true }, () => {
     const rec = inboundRecorder((_o, leg) => leg.reject('busy'));
     const t = await startEndpoint(rec.handler);
     cleanups.push(() => t.ep.close());
-    const bad = request('INVITE', t.port, { body: OFFER, headers: 'Content-Type: application/sdp' }).replace(/^To: <sip:\+15550001111@/m, 'To: <sip:alice@');
+    const bad = request('INVITE', t.port, { body: OFFER, headers: 'Content-Type: application/sdp' }).replace(/^To: <sip:\+15550001111@/m, 'To: <sip:alice@').replace(/^INVITE sip:\+15550001111@/, 'INVITE sip:bob@');
     assert.equal(statusOf((await udpExchange(t.port, bad)).at(-1)), 404);
     assert.equal(statusOf((await udpExchange(t.port, request('INVITE', t.port))).at(-1)), 488);
     const got = await udpExchange(t.port, request('INVITE', t.port, { body: OFFER, headers: 'Content-Type: application/sdp' }));

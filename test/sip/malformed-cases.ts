@@ -39,7 +39,7 @@ export const MALFORMED_CASES: MalformedCase[] = [
   ['BYE for an unknown dialog', (p) => request('BYE', p, { toTag: 'gone' }), 481],
   ['re-INVITE for an unknown dialog', (p) => request('INVITE', p, { toTag: 'gone' }), 481],
   ['INVITE with garbage SDP and no Content-Type', (p) => request('INVITE', p, { body: '\u0001\u0002garbage' }), 488],
-  ['To with a huge user part', (p) => request('INVITE', p, { headers: 'Content-Type: application/sdp', body: 'v=0\r\n' }).replace(/^To: .*$/m, `To: <sip:${'9'.repeat(500)}@127.0.0.1>`), 404],
+  ['Request-URI and To with a huge user part', (p) => request('INVITE', p, { headers: 'Content-Type: application/sdp', body: 'v=0\r\n' }).replace(/^To: .*$/m, `To: <sip:${'9'.repeat(500)}@127.0.0.1>`).replace(/^INVITE sip:[^@]*@/, `INVITE sip:${'9'.repeat(500)}@`), 404],
   ['header param __proto__', (p) => request('OPTIONS', p).replace(/^Via: (.*)$/m, 'Via: $1;__proto__=x;constructor=y'), 200],
 ];
 
