@@ -42,8 +42,8 @@ const NO_DIALER: DialerChannel = {
  * A Call exists from the first moment its attempt does (the `call.start`, the INVITE), before anything
  * is looked up, so that whoever ends the attempt while a lookup or rtpengine is pending finds it and
  * ends it; every continuation then sees `closed`. It is *admitted* once its owner is known (and, when
- * outbound, the dialing policy let it through): only an admitted call has a record. `close(reason)` tears everything down exactly once, whoever ends
- * the call first.
+ * outbound, the dialing policy let it through): only an admitted call has a record. `close(reason)`
+ * tears everything down exactly once, whoever ends the call first.
  */
 export class Call extends EventEmitter<CallEvents> {
   readonly id: string;
