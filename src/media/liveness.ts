@@ -146,16 +146,23 @@ class Watch implements MediaWatch {
     try {
       const queue = [...this.#entries];
       const worker = async (): Promise<void> => {
-        for (let e = queue.shift(); e; e = queue.shift()) await this.#check(e);
+        // Checked before each query too: with many calls and every query timing out, a round is long.
+        for (let e = queue.shift(); e && !this.#unreachable(); e = queue.shift()) await this.#check(e);
       };
       await Promise.all(Array.from({ length: Math.min(this.#maxInFlight, queue.length) }, worker));
-      if (this.#entries.size > 0 && Date.now() - this.#lastReplyAt >= this.#unreachableMs) {
-        this.#log.error({ calls: this.#entries.size, silentMs: Date.now() - this.#lastReplyAt }, 'rtpengine stopped answering; ending its calls');
-        for (const e of [...this.#entries]) this.#lose(e, 'media-failed');
-      }
+      this.#unreachable();
     } finally {
       this.#polling = false;
     }
+  }
+
+  /** rtpengine answered nothing for too long: every watched call ends `media-failed`. */
+  #unreachable(): boolean {
+    const silentMs = Date.now() - this.#lastReplyAt;
+    if (this.#entries.size === 0 || silentMs < this.#unreachableMs) return false;
+    this.#log.error({ calls: this.#entries.size, silentMs }, 'rtpengine stopped answering; ending its calls');
+    for (const e of [...this.#entries]) this.#lose(e, 'media-failed');
+    return true;
   }
 
   async #check(entry: Entry): Promise<void> {

@@ -117,6 +117,9 @@ test('a trunk that stops sending ends the session media-timeout; a spraying off-
       packet.writeUInt16BE(n++ & 0xffff, 2);
       sprayer.send(packet, sprayed.trunkPort, '127.0.0.1');
     }, 20);
+    // The peers share this event loop: stop them only while they are sending, so that the silence starts here.
+    const sent = quiet.peer.packetsSent + sprayed.peer.packetsSent;
+    await until('the trunks are sending', () => quiet.peer.packetsSent + sprayed.peer.packetsSent >= sent + 10, 5000, 5);
     const silentFrom = Date.now();
     quiet.peer.stop();
     sprayed.peer.stop();
@@ -125,7 +128,7 @@ test('a trunk that stops sending ends the session media-timeout; a spraying off-
       assert.equal(l.reason, 'media-timeout', name);
       const took = l.at - silentFrom;
       t.diagnostic(`${name}: lost ${took} ms after the trunk went silent (timeout ${TIMEOUT_MS} ms, poll ${POLL_MS} ms)`);
-      assert.ok(took >= TIMEOUT_MS - 100 && took <= TIMEOUT_MS + SLACK_MS, `${name}: lost ${took} ms after the trunk went silent`);
+      assert.ok(took >= TIMEOUT_MS - 300 && took <= TIMEOUT_MS + SLACK_MS, `${name}: lost ${took} ms after the trunk went silent`);
     }
     assert.ok(n > 50, `the sprayer sent ${n} packets`);
     assert.equal(watch.watching, 0, 'lost sessions are no longer polled');
@@ -167,7 +170,8 @@ test('rtpengine answering nothing (SIGSTOP) ends its watched calls media-failed 
     const l = await call.lost;
     const took = l.at - stoppedAt;
     assert.equal(l.reason, 'media-failed');
-    assert.ok(took >= 1500 - 100 && took <= 1500 + SLACK_MS + 1000, `lost ${took} ms after rtpengine stopped answering`);
+    // Its silence counts from its last reply, up to one poll before the SIGSTOP.
+    assert.ok(took >= 1500 - POLL_MS - 100 && took <= 1500 + SLACK_MS + 1000, `lost ${took} ms after rtpengine stopped answering`);
   } finally {
     process.kill(pid, 'SIGCONT');
     await call.close();
