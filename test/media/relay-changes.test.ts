@@ -7,6 +7,7 @@
  * us" is a packet count over a window measured in audio the dialer received, not in wall-clock sleeps.
  */
 import { after, before, describe, test } from 'node:test';
+import { createSocket } from 'node:dgram';
 import assert from 'node:assert/strict';
 import * as sdpTransform from 'sdp-transform';
 import { createLogger } from '../../src/log.js';
@@ -16,6 +17,7 @@ import { freeUdpPort, freeUdpPortRange } from '../helpers/ports.js';
 import { createRtpPeer, type RtpPeer } from '../helpers/rtp-peer.js';
 import { dbRatio } from '../helpers/tone.js';
 import { until } from '../helpers/until.js';
+import { legEndpoint } from '../helpers/ng-query.js';
 import { createWrtcDialer, type WrtcDialer } from './wrtc-dialer.js';
 
 const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
@@ -163,6 +165,93 @@ for (const direction of ['outbound', 'inbound'] as const) {
     });
   });
 }
+
+describe('ordering and old-style hold', () => {
+  test('a 200 answered while the 183 is still in flight lands last: the trunk leg points at the 200', async () => {
+    const id = callId();
+    const session = relay.open(id);
+    const dialer = createWrtcDialer(DIALER_TONE);
+    const early = await createRtpPeer({ host: '127.0.0.1' });
+    const final = await createRtpPeer({ host: '127.0.0.2' });
+    try {
+      await session.dialerOffer(await dialer.offer());
+      const [a183, a200] = await Promise.all([session.trunkAnswer(early.sdp()), session.trunkAnswer(final.sdp())]);
+      assert.equal(mediaOf(a183).port, mediaOf(a200).port);
+      assert.deepEqual(legEndpoint(await rtpengine.ng.query(id), `${id}-t`), { address: '127.0.0.2', port: final.port });
+    } finally {
+      dialer.close();
+      await early.close();
+      await final.close();
+      await session.close();
+    }
+  });
+
+  test('c=0.0.0.0 (RFC 2543 hold) is answered recvonly; a later offer with an address resumes', async () => {
+    const id = callId();
+    const session = relay.open(id);
+    const dialer = createWrtcDialer(DIALER_TONE);
+    const peer = await createRtpPeer();
+    try {
+      await session.dialerOffer(await dialer.offer());
+      await session.trunkAnswer(peer.sdp(4242));
+      const held = await session.trunkReoffer(reoffer(peer, 2).replace(/^c=IN IP4 127\.0\.0\.1/m, 'c=IN IP4 0.0.0.0'));
+      assert.equal(mediaFlow(held), 'recvonly');
+      const resumed = await session.trunkReoffer(reoffer(peer, 3));
+      assert.equal(mediaFlow(resumed), 'sendrecv');
+      assert.deepEqual(legEndpoint(await rtpengine.ng.query(id), `${id}-t`), { address: '127.0.0.1', port: peer.port });
+    } finally {
+      dialer.close();
+      await peer.close();
+      await session.close();
+    }
+  });
+});
+
+describe('re-offers and the recording fork', () => {
+  test('the fork survives a re-offer, pauses while the trunk holds, and resumes with the call', async () => {
+    const session = relay.open(callId());
+    const dialer = createWrtcDialer(DIALER_TONE);
+    const peer = await createRtpPeer({ tone: TRUNK_TONE });
+    const sink = createSocket('udp4');
+    let forked = 0;
+    sink.on('message', (m) => {
+      const pt = m.length >= 12 ? m[1]! & 0x7f : 72;
+      if (pt < 72 || pt > 79) forked++; // RTCP aside
+    });
+    await new Promise<void>((r) => sink.bind(0, '127.0.0.1', () => r()));
+    try {
+      const ours = mediaOf(await session.dialerOffer(await dialer.offer()));
+      await dialer.accept(await session.trunkAnswer(peer.sdp(4242)));
+      peer.start(ours);
+      await dialer.connected();
+      await session.forkDialerLeg((offer) => {
+        const m = sdpTransform.parse(offer).media[0]!;
+        const pt = m.rtp.find((r) => r.codec.toLowerCase() === 'opus')!.payload;
+        return `v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${sink.address().port} RTP/AVP ${pt}\r\na=rtpmap:${pt} opus/48000/2\r\na=recvonly\r\n`;
+      });
+      await until('the fork receives the user', () => forked >= 25);
+      await session.trunkReoffer(reoffer(peer, 2, 'sendrecv'));
+      const f0 = forked;
+      await packetsDuring(peer, dialer);
+      assert.ok(forked - f0 >= 40, `after a sendrecv re-offer the fork got ${forked - f0} packets in 1.5 s`);
+      // rtpengine's block stops the user's leg at the source, fork included: the recording pauses on hold.
+      await session.trunkReoffer(reoffer(peer, 3, 'sendonly'));
+      const forkedBefore = forked;
+      const toTrunk = await packetsDuring(peer, dialer);
+      assert.ok(toTrunk <= 3, `the held trunk got ${toTrunk} packets`);
+      assert.ok(forked - forkedBefore <= 3, `the fork got ${forked - forkedBefore} packets while held`);
+      await session.trunkReoffer(reoffer(peer, 4, 'sendrecv'));
+      const f1 = forked;
+      const resumedTrunk = await packetsDuring(peer, dialer);
+      assert.ok(resumedTrunk >= 40 && forked - f1 >= 40, `after resume: trunk ${resumedTrunk}, fork ${forked - f1} packets in 1.5 s`);
+    } finally {
+      dialer.close();
+      sink.close();
+      await peer.close();
+      await session.close();
+    }
+  });
+});
 
 describe('mid-call offers: refused input', () => {
   test('before answer, bad SDP, after close', async () => {
