@@ -8,7 +8,7 @@ import type { Logger } from '../log.js';
 import type { MediaRelay, MediaSession } from '../calls/ports.js';
 import { MonologueError, errorMessage } from '../errors.js';
 import type { NgClient, NgDict } from './ng-client.js';
-import { addBundle, answerForTrunk, answerDirection, sdpForTrunk, validateSdp, withDirection, withSettledDtlsRole, type TrunkCodec } from './sdp.js';
+import { addBundle, answerForTrunk, answerDirection, codecNames, sdpForTrunk, validateSdp, withDirection, withSettledDtlsRole, type TrunkCodec } from './sdp.js';
 import { PUBLIC_INTERFACE, RECORDER_INTERFACE } from './interfaces.js';
 
 export type { TrunkCodec } from './sdp.js';
@@ -190,6 +190,8 @@ class Session implements RtpengineSession {
    * offer from the trunk is answered with it, so the browser is never asked to renegotiate.
    */
   #dialerSdp: string | undefined;
+  /** The codec the trunk leg runs (first of PCMU/PCMA/Opus in the last trunk-facing answer). */
+  #trunkCodec: string | undefined;
   /** Which legs' media is held back from the other leg because the trunk's last offer said so. */
   readonly #blocked = { dialer: false, trunk: false };
   /** Set once a request that may have created the call in rtpengine was sent. */
@@ -241,6 +243,7 @@ class Session implements RtpengineSession {
         sdp: s,
       });
       if (this.#dialerSdp && /a=setup:actpass/.test(this.#dialerSdp)) this.#dialerSdp = withSettledDtlsRole(this.#dialerSdp, reply.sdp);
+      this.#trunkCodec = firstTrunkCodec(s);
       return addBundle(reply.sdp);
     });
   }
@@ -267,7 +270,9 @@ class Session implements RtpengineSession {
         'to-tag': this.#dialerTag,
         sdp: s,
       });
-      return answerForTrunk(reply.sdp);
+      const trunkSdp = answerForTrunk(reply.sdp);
+      this.#trunkCodec = firstTrunkCodec(trunkSdp);
+      return trunkSdp;
     });
   }
 
@@ -299,6 +304,13 @@ class Session implements RtpengineSession {
         throw new MonologueError('MEDIA_STATE', 'a mid-call offer needs an answered call');
       }
       validateSdp(sdp, 'trunk');
+      // rtpengine 10.5 re-offered without codec masking keeps encoding towards the trunk in the codec it
+      // had (measured: it answered PCMA and went on sending PCMU), and masking rebuilds the dialer leg's
+      // codecs so the recording fork goes silent. A re-offer that drops the running codec is refused
+      // (SIP answers 488 and the call keeps its media) rather than answered with a lie.
+      if (this.#trunkCodec && !codecNames(sdp).includes(this.#trunkCodec)) {
+        throw new MonologueError('MEDIA_CODEC_CHANGE', `a mid-call change of codec away from ${this.#trunkCodec} is not supported`);
+      }
     } catch (err) {
       return Promise.reject(err);
     }
@@ -409,4 +421,9 @@ class Session implements RtpengineSession {
       else this.#log.warn({ err: msg }, 'rtpengine delete failed');
     }
   }
+}
+
+/** The first codec of a trunk-facing SDP that the trunk leg can run (lower case), if any. */
+function firstTrunkCodec(sdp: string): string | undefined {
+  return codecNames(sdp).find((c) => c === 'pcmu' || c === 'pcma' || c === 'opus');
 }
