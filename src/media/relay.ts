@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import { DTMF_DIGITS, DTMF_TIMING, type MediaRelay, type MediaSession } from '../calls/ports.js';
 import { MonologueError, errorMessage } from '../errors.js';
 import type { NgClient, NgDict } from './ng-client.js';
-import { addBundle, answerForTrunk, answerDirection, sdpForTrunk, validateSdp, withDirection, withSettledDtlsRole, type TrunkCodec } from './sdp.js';
+import { addBundle, answerForTrunk, answerDirection, codecNames, sdpForTrunk, validateSdp, withDirection, withSettledDtlsRole, type TrunkCodec } from './sdp.js';
 import { PUBLIC_INTERFACE, RECORDER_INTERFACE } from './interfaces.js';
 import type { MediaLoss, MediaWatch } from './liveness.js';
 
@@ -181,6 +181,8 @@ function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
     },
     // The dialer leg is already up (ICE, DTLS-SRTP, Opus): the re-offer keeps its WebRTC profile, so
     // rtpengine changes only the trunk side (address, codec, direction) and keeps transcoding to Opus.
+    // No `mask`: masking the trunk's codecs on a live call rebuilt the dialer leg's codec handlers and
+    // the recorder's subscription stopped receiving (measured: 3 packets in 1.5 s after a sendrecv re-offer).
     trunkReoffer: {
       ...callLegs,
       ICE: 'force',
@@ -189,7 +191,7 @@ function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
       SDES: ['off'],
       flags: bound('full-rtcp-attribute', INJECT_DTMF),
       replace: ['origin', 'session-connection'],
-      codec: { mask: ['all'], transcode: ['opus', 'telephone-event'] },
+      codec: { transcode: ['opus', 'telephone-event'] },
     },
     fork: { ...toPlainRtp, interface: RECORDER_INTERFACE, flags: bound('strip-extmap') },
     forkAnswer: { flags: bound('allow transcoding') },
@@ -252,6 +254,8 @@ class Session implements RtpengineSession {
    * offer from the trunk is answered with it, so the browser is never asked to renegotiate.
    */
   #dialerSdp: string | undefined;
+  /** The codec the trunk leg runs (first of PCMU/PCMA/Opus in the last trunk-facing answer). */
+  #trunkCodec: string | undefined;
   /** Which legs' media is held back from the other leg because the trunk's last offer said so. */
   readonly #blocked = { dialer: false, trunk: false };
   /** Set once a request that may have created the call in rtpengine was sent. */
@@ -314,6 +318,7 @@ class Session implements RtpengineSession {
         sdp: s,
       });
       if (this.#dialerSdp && /a=setup:actpass/.test(this.#dialerSdp)) this.#dialerSdp = withSettledDtlsRole(this.#dialerSdp, reply.sdp);
+      this.#trunkCodec = firstTrunkCodec(s);
       return addBundle(reply.sdp);
     });
   }
@@ -340,7 +345,9 @@ class Session implements RtpengineSession {
         'to-tag': this.#dialerTag,
         sdp: s,
       });
-      return answerForTrunk(reply.sdp);
+      const trunkSdp = answerForTrunk(reply.sdp);
+      this.#trunkCodec = firstTrunkCodec(trunkSdp);
+      return trunkSdp;
     });
   }
 
@@ -372,6 +379,13 @@ class Session implements RtpengineSession {
         throw new MonologueError('MEDIA_STATE', 'a mid-call offer needs an answered call');
       }
       validateSdp(sdp, 'trunk');
+      // rtpengine 10.5 re-offered without codec masking keeps encoding towards the trunk in the codec it
+      // had (measured: it answered PCMA and went on sending PCMU), and masking rebuilds the dialer leg's
+      // codecs so the recording fork goes silent. A re-offer that drops the running codec is refused
+      // (SIP answers 488 and the call keeps its media) rather than answered with a lie.
+      if (this.#trunkCodec && !codecNames(sdp).includes(this.#trunkCodec)) {
+        throw new MonologueError('MEDIA_CODEC_CHANGE', `a mid-call change of codec away from ${this.#trunkCodec} is not supported`);
+      }
     } catch (err) {
       return Promise.reject(err);
     }
@@ -556,10 +570,9 @@ class Session implements RtpengineSession {
   async #gate(from: 'dialer' | 'trunk', open: boolean): Promise<void> {
     if (this.#blocked[from] === !open) return;
     const fromTag = from === 'dialer' ? this.#dialerTag : this.#trunkTag;
-    const toTag = from === 'dialer' ? this.#trunkTag : this.#dialerTag;
-    // With both tags rtpengine blocks only that direction: the recorder's subscription to the dialer leg
-    // is another destination and keeps what it gets.
-    await this.#ng.request(open ? 'unblock media' : 'block media', { 'call-id': this.callId, 'from-tag': fromTag, 'to-tag': toTag });
+    // rtpengine 10.5 blocks everything the leg sends, the recorder's copy too (measured, even with a
+    // to-tag): a recording pauses while the trunk holds the call and resumes with it.
+    await this.#ng.request(open ? 'unblock media' : 'block media', { 'call-id': this.callId, 'from-tag': fromTag });
     this.#blocked[from] = !open;
   }
 
@@ -580,4 +593,9 @@ class Session implements RtpengineSession {
       else this.#log.warn({ err: msg }, 'rtpengine delete failed');
     }
   }
+}
+
+/** The first codec of a trunk-facing SDP that the trunk leg can run (lower case), if any. */
+function firstTrunkCodec(sdp: string): string | undefined {
+  return codecNames(sdp).find((c) => c === 'pcmu' || c === 'pcma' || c === 'opus');
 }

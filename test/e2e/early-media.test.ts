@@ -70,7 +70,7 @@ test('183 with SDP: 600 Hz before the answer, 1,000 Hz from another address afte
     assert.ok(log.messages.indexOf(started) > log.messages.indexOf(answered), 'recording.started follows call.answered on the wire');
 
     await final.waitForPackets(final.received.length + 100, 10_000); // 2 s more of talk after answer
-    assert.ok(early.received.length - earlyBefore <= 2, `the early-media peer got ${early.received.length - earlyBefore} packets after the 200`);
+    assert.ok(early.received.length - earlyBefore <= 5, `the early-media peer got ${early.received.length - earlyBefore} packets after the 200`);
     const callId = (await dialer.callId())!;
     const hangupAt = Date.now();
     await dialer.hangup();

