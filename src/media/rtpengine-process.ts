@@ -180,6 +180,8 @@ class Supervisor extends EventEmitter<RtpengineProcessEvents> implements Rtpengi
         if (this.pid !== undefined) {
           try {
             await this.ng.ping();
+            // Whoever sees the first pong (start(), or the respawn's own probe) marks the child up.
+            if (this.pid !== undefined) this.#up = true;
             return;
           } catch (err) {
             if (err instanceof MonologueError && err.code === 'MEDIA_CLOSED') throw err;
