@@ -176,7 +176,7 @@ export class OutboundCall implements OutboundLeg, DialogUser {
     }
     early.rseq = rseq;
     const cseq = rs.headers.cseq!;
-    void early.dialog.request('PRACK', { rack: `${rseq} ${cseq.seq} ${cseq.method}` }).then((r) => {
+    void early.dialog.request('PRACK', { RAck: `${rseq} ${cseq.seq} ${cseq.method}` }).then((r) => {
       if (r.status >= 300) this.log.info({ status: r.status }, 'sip: PRACK refused');
     });
     return true;

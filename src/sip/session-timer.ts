@@ -67,7 +67,7 @@ export function negotiateAsUas(rq: SipRequest, cfg: SessionTimerConfig):
   | { session: Negotiated; headers: SipHeaders } {
   const se = sessionExpiresOf(rq.headers);
   if (!se) return { session: undefined, headers: {} };
-  if (se.seconds < cfg.minSeconds) return { reject: { status: 422, headers: { 'min-se': String(cfg.minSeconds) } } };
+  if (se.seconds < cfg.minSeconds) return { reject: { status: 422, headers: { 'Min-SE': String(cfg.minSeconds) } } };
   const floor = Math.max(cfg.minSeconds, minSeOf(rq.headers) ?? 0);
   const seconds = Math.max(floor, Math.min(se.seconds, Math.max(cfg.seconds, floor)));
   const uacSupports = optionTags(rq.headers, 'supported').has('timer');
@@ -88,7 +88,7 @@ export function negotiatedAsUac(rs: SipResponse): Negotiated {
 
 /** Headers of our INVITEs and refreshes. */
 export function requestHeaders(cfg: SessionTimerConfig, seconds: number = cfg.seconds): SipHeaders {
-  return { 'session-expires': String(seconds), 'min-se': String(cfg.minSeconds) };
+  return { 'session-expires': String(seconds), 'Min-SE': String(cfg.minSeconds) };
 }
 
 /** What the timer does to the dialog when it fires. */
@@ -120,7 +120,7 @@ export class SessionTimer {
   /** A mid-dialog request from the peer whose Session-Expires is below our minimum: 422. */
   checkRequest(rq: SipRequest): { status: number; headers: SipHeaders } | undefined {
     const se = sessionExpiresOf(rq.headers);
-    if (se && se.seconds < this.cfg.minSeconds) return { status: 422, headers: { 'min-se': String(this.cfg.minSeconds) } };
+    if (se && se.seconds < this.cfg.minSeconds) return { status: 422, headers: { 'Min-SE': String(this.cfg.minSeconds) } };
     return undefined;
   }
 
@@ -162,10 +162,22 @@ export class SessionTimer {
     }
   }
 
+  /**
+   * Our refresh is due. It must succeed before the session's end (the other half of the interval):
+   * a trunk that never answers would otherwise keep the call alive for a whole transaction timeout.
+   */
   private async fire(): Promise<void> {
     if (this.stopped) return;
+    let late = false;
+    const deadline = setTimeout(() => {
+      late = true;
+      if (this.stopped) return;
+      this.log.info('sip: our session refresh got no answer before the session ended');
+      this.actions.expire();
+    }, (this.seconds * 1000) / 2);
     const result = await this.actions.refresh(this.seconds);
-    if (this.stopped) return;
+    clearTimeout(deadline);
+    if (this.stopped || late) return;
     if (result === false) {
       this.log.info('sip: our session refresh failed');
       this.actions.expire();
