@@ -255,13 +255,13 @@ export class Dialog implements DialogOwner {
     const headers: SipHeaders = { ...requestHeaders(cfg, seconds), 'session-expires': `${seconds};refresher=uac`, supported: SUPPORTED };
     if (this.peerAllows.has('UPDATE') && !this.updateRefused) {
       const rs = await this.request('UPDATE', headers);
-      if (rs.status >= 200 && rs.status < 300) return negotiatedAsUac(rs);
+      if (rs.status >= 200 && rs.status < 300) return negotiatedAsUac(rs, cfg);
       if (rs.status === 408 || rs.status === 481 || this.destroyed) return false;
       if (rs.status === 405 || rs.status === 501) this.updateRefused = true;
       this.log.info({ status: rs.status }, 'sip: refresh UPDATE refused, trying re-INVITE');
     }
     const rs = await this.modify(this.localSdp, headers);
-    if (rs.status >= 200 && rs.status < 300) return negotiatedAsUac(rs);
+    if (rs.status >= 200 && rs.status < 300) return negotiatedAsUac(rs, cfg);
     this.log.info({ status: rs.status }, 'sip: refresh re-INVITE failed');
     return false;
   }

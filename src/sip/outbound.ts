@@ -209,7 +209,7 @@ export class OutboundCall implements OutboundLeg, DialogUser {
     for (const { dialog: other } of this.early.values()) other.close();
     this.early.clear();
     if (!early) dialog.open(this);
-    dialog.startSessionTimer(this.core.sessionTimers, negotiatedAsUac(rs));
+    dialog.startSessionTimer(this.core.sessionTimers, negotiatedAsUac(rs, this.core.sessionTimers));
     this.log.info('sip: answered');
     this.emit(() => this.listener.answered(rs.content ?? ''));
   }

@@ -17,6 +17,14 @@ export interface SessionTimerConfig {
 
 export const DEFAULT_SESSION_TIMERS: SessionTimerConfig = { seconds: 1800, minSeconds: 90 };
 
+/** Longest interval we run a timer for: a day (and far below setTimeout's 24.8-day limit, past which it fires at once). */
+const MAX_SECONDS = 86_400;
+
+/** An interval from the peer, kept within what we are willing to run. */
+function bounded(seconds: number, cfg: SessionTimerConfig): number {
+  return Math.min(MAX_SECONDS, Math.max(cfg.minSeconds, seconds));
+}
+
 /** Option tags we implement: anything else in Require gets 420. */
 export const SUPPORTED_OPTIONS = ['timer', '100rel'] as const;
 
@@ -68,8 +76,8 @@ export function negotiateAsUas(rq: SipRequest, cfg: SessionTimerConfig):
   const se = sessionExpiresOf(rq.headers);
   if (!se) return { session: undefined, headers: {} };
   if (se.seconds < cfg.minSeconds) return { reject: { status: 422, headers: { 'Min-SE': String(cfg.minSeconds) } } };
-  const floor = Math.max(cfg.minSeconds, minSeOf(rq.headers) ?? 0);
-  const seconds = Math.max(floor, Math.min(se.seconds, Math.max(cfg.seconds, floor)));
+  const floor = bounded(minSeOf(rq.headers) ?? 0, cfg);
+  const seconds = bounded(Math.max(floor, Math.min(se.seconds, Math.max(cfg.seconds, floor))), cfg);
   const uacSupports = optionTags(rq.headers, 'supported').has('timer');
   // Without `timer` in its Supported the UAC cannot refresh: refresher must be us (§9).
   const refresher = uacSupports ? se.refresher ?? 'uas' : 'uas';
@@ -79,11 +87,12 @@ export function negotiateAsUas(rq: SipRequest, cfg: SessionTimerConfig):
 }
 
 /** UAC: what the 2xx to our INVITE (or our refresh) settled. No Session-Expires: no timer. */
-export function negotiatedAsUac(rs: SipResponse): Negotiated {
+export function negotiatedAsUac(rs: SipResponse, cfg: SessionTimerConfig): Negotiated {
   const se = sessionExpiresOf(rs.headers);
   if (!se) return undefined;
-  // §7.2: the UAS must say; when it does not, the request's sender (us) refreshes.
-  return { seconds: se.seconds, weRefresh: (se.refresher ?? 'uac') === 'uac' };
+  // §7.2: the UAS must say; when it does not, the request's sender (us) refreshes. A trunk that
+  // answers with less than our Min-SE (or absurdly much) does not get to set our timers' pace.
+  return { seconds: bounded(se.seconds, cfg), weRefresh: (se.refresher ?? 'uac') === 'uac' };
 }
 
 /** Headers of our INVITEs and refreshes. */
@@ -131,7 +140,7 @@ export class SessionTimer {
   acceptRequest(rq: SipRequest): SipHeaders {
     const se = sessionExpiresOf(rq.headers);
     if (se) {
-      this.seconds = Math.max(se.seconds, this.cfg.minSeconds);
+      this.seconds = bounded(se.seconds, this.cfg);
       // A refresh without refresher: they are refreshing, let them go on (the UAS picks, §9).
       this.weRefresh = se.refresher === 'uas';
     }
