@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { startSipp } from '../helpers/sipp.js';
 import { inboundRecorder, outboundRecorder, startEndpoint } from './harness.js';
-import { request, statusOf, udpExchange } from './raw.js';
+import { firstLine, rawInvite, request, statusOf, udpExchange, udpPeer } from './raw.js';
 
 const ANSWER = 'v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7002 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n';
 const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n';
@@ -37,6 +37,27 @@ describe('in-dialog requests, PRACK, challenges', { concurrency: true }, () => {
     assert.equal(res.code, 0, res.errors + res.stderr);
     await rec.waitFor((e) => e.type === 'ended');
     assert.deepEqual(rec.events.map((e) => e.type), ['offer', 'confirmed', 'ended']);
+  });
+
+  test('inbound: our reliable 180 never PRACKed → resent with T1 doubling, then 504 at 64×T1 and the call ends unconfirmed', async () => {
+    const rec = inboundRecorder((_o, leg) => { leg.ringing(); leg.answer(ANSWER); });
+    const t = await startEndpoint(rec.handler);
+    cleanups.push(() => t.ep.close());
+    const peer = await udpPeer('127.0.0.1');
+    cleanups.push(() => peer.close());
+    const started = Date.now();
+    await peer.send(rawInvite({ port: t.port, callId: `prack-${Date.now()}@test`, fromTag: 'np1', via: { host: '127.0.0.1', port: peer.port } }, { headers: ['Require: 100rel'] }), t.port);
+    const final = await peer.waitFor('504', (m) => statusOf(m) === 504, 40_000);
+    const ms = Date.now() - started;
+    assert.ok(ms >= 31_000, `504 after ${ms} ms`);
+    assert.match(final, /^SIP\/2\.0 504 /);
+    const ringing = peer.received.filter((m) => statusOf(m) === 180);
+    // sent at 0, 0.5, 1.5, 3.5, 7.5, 15.5, 31.5 s: 7 copies (6 if the last one races the 504)
+    assert.ok(ringing.length >= 6 && ringing.length <= 7, `${ringing.length} copies of the 180: ${peer.received.map(firstLine).join(' | ')}`);
+    assert.ok(ringing.every((m) => /^RSeq: \d+\r$/m.test(m) && /^Require: 100rel\r$/m.test(m)));
+    assert.equal(peer.received.filter((m) => statusOf(m) === 200).length, 0, 'no 200 before a PRACK');
+    assert.deepEqual(rec.events.map((e) => e.type), ['offer', 'unconfirmed']);
+    assert.equal(t.ep.activeCalls, 0);
   });
 
   test('outbound: reliable 180 (Require: 100rel, RSeq) → one PRACK with RAck, none for its retransmission', async () => {
