@@ -102,14 +102,19 @@ export function requestHeaders(cfg: SessionTimerConfig, seconds: number = cfg.se
 
 /** What the timer does to the dialog when it fires. */
 export interface SessionTimerActions {
-  /** Send a refresh; resolves with what its 2xx settled, or `false` when it failed. */
-  refresh(seconds: number): Promise<Negotiated | false>;
+  /**
+   * Send a refresh; resolves with what its 2xx settled, `false` when the dialog is gone on their side
+   * (408, 481, no answer), `null` when it was refused otherwise (the session still runs to its end).
+   */
+  refresh(seconds: number): Promise<Negotiated | false | null>;
   /** End the call: BYE with Reason, `ended('session-expired')`. */
   expire(): void;
 }
 
 export class SessionTimer {
   private timer: NodeJS.Timeout | undefined;
+  /** While our refresh is out: the session's end, unless a refresh (ours or theirs) succeeds first. */
+  private deadline: NodeJS.Timeout | undefined;
   private stopped = false;
 
   constructor(
@@ -153,10 +158,13 @@ export class SessionTimer {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.deadline);
   }
 
   private schedule(): void {
     clearTimeout(this.timer);
+    clearTimeout(this.deadline);
+    this.deadline = undefined;
     if (this.stopped) return;
     if (this.weRefresh) {
       this.timer = setTimeout(() => void this.fire(), (this.seconds * 1000) / 2);
@@ -174,21 +182,24 @@ export class SessionTimer {
   /**
    * Our refresh is due. It must succeed before the session's end (the other half of the interval):
    * a trunk that never answers would otherwise keep the call alive for a whole transaction timeout.
+   * A refusal that does not say the dialog is gone (a 500, say) leaves the session to run to that end,
+   * where a refresh from their side may still save it.
    */
   private async fire(): Promise<void> {
     if (this.stopped) return;
-    let late = false;
     const deadline = setTimeout(() => {
-      late = true;
-      if (this.stopped) return;
-      this.log.info('sip: our session refresh got no answer before the session ended');
+      if (this.stopped || this.deadline !== deadline) return;
+      this.log.info('sip: no successful session refresh before the session ended');
       this.actions.expire();
     }, (this.seconds * 1000) / 2);
+    this.deadline = deadline;
     const result = await this.actions.refresh(this.seconds);
+    if (this.stopped || this.deadline !== deadline) return; // ended, or refreshed by them meanwhile
+    if (result === null) return;
     clearTimeout(deadline);
-    if (this.stopped || late) return;
+    this.deadline = undefined;
     if (result === false) {
-      this.log.info('sip: our session refresh failed');
+      this.log.info('sip: our session refresh failed: the dialog is gone');
       this.actions.expire();
       return;
     }
