@@ -150,6 +150,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
           allowedSources: config.sip.trunk.allowedSources,
         },
         inviteTimeoutMs: config.sip.inviteTimeoutMs,
+        // The interval we ask for is never below the one we would refuse.
+        sessionTimers: { seconds: Math.max(config.sip.sessionTimers.seconds, config.sip.sessionTimers.minSeconds), minSeconds: config.sip.sessionTimers.minSeconds },
         tcpLimits: { maxConnectionsPerSource: config.sip.tcpMaxConnectionsPerSource, idleTimeoutMs: config.sip.tcpIdleTimeoutMs },
       },
       log,

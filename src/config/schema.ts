@@ -45,6 +45,15 @@ export const ConfigSchema = Type.Object(
         tcpMaxConnectionsPerSource: Type.Integer({ minimum: 1, description: 'an integer, at least 1' }),
         /** an inbound TCP connection without traffic or a transaction this long is closed */
         tcpIdleTimeoutMs: Type.Integer({ minimum: 1000, description: 'milliseconds, at least 1000' }),
+        /** RFC 4028 session timers: the interval we ask for, and the smallest we accept (422 below it) */
+        sessionTimers: Type.Object(
+          {
+            seconds: Type.Integer({ minimum: 90, maximum: 86400, description: 'seconds, 90-86400' }),
+            /** RFC 4028 §4: never below 90 */
+            minSeconds: Type.Integer({ minimum: 90, maximum: 86400, description: 'seconds, 90-86400' }),
+          },
+          { additionalProperties: false },
+        ),
         trunk: Type.Object(
           {
             host: Address,

@@ -251,19 +251,19 @@ export class Dialog implements DialogOwner {
    * re-INVITE with our current SDP unchanged (same o= version: no renegotiation). 408/481 (or no
    * answer) means the dialog is gone on their side.
    */
-  private async refreshSession(cfg: SessionTimerConfig, seconds: number): Promise<Negotiated | false> {
+  private async refreshSession(cfg: SessionTimerConfig, seconds: number): Promise<Negotiated | false | null> {
     const headers: SipHeaders = { ...requestHeaders(cfg, seconds), 'session-expires': `${seconds};refresher=uac`, supported: SUPPORTED };
     if (this.peerAllows.has('UPDATE') && !this.updateRefused) {
       const rs = await this.request('UPDATE', headers);
-      if (rs.status >= 200 && rs.status < 300) return negotiatedAsUac(rs);
-      if (rs.status === 408 || rs.status === 481 || this.destroyed) return false;
+      if (rs.status >= 200 && rs.status < 300) return negotiatedAsUac(rs, cfg);
+      if (dialogGone(rs.status) || this.destroyed) return false;
       if (rs.status === 405 || rs.status === 501) this.updateRefused = true;
       this.log.info({ status: rs.status }, 'sip: refresh UPDATE refused, trying re-INVITE');
     }
     const rs = await this.modify(this.localSdp, headers);
-    if (rs.status >= 200 && rs.status < 300) return negotiatedAsUac(rs);
+    if (rs.status >= 200 && rs.status < 300) return negotiatedAsUac(rs, cfg);
     this.log.info({ status: rs.status }, 'sip: refresh re-INVITE failed');
-    return false;
+    return dialogGone(rs.status) ? false : null;
   }
 
   /** BYE (once); no `ended` event: the owner asked. `Reason` when the session expired. */
@@ -520,6 +520,11 @@ export class Dialog implements DialogOwner {
     const allow = m.headers.allow;
     if (typeof allow === 'string') this.peerAllows = new Set(allow.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean));
   }
+}
+
+/** RFC 4028 §10: these answers to a refresh mean the far end no longer has the dialog (503: npm `sip`'s transport error). */
+function dialogGone(status: number): boolean {
+  return status === 408 || status === 481 || status === 503;
 }
 
 function confine(sip: SipModule, target: string | undefined, routeSet: RouteEntry[], policy: TargetPolicy): { target: string; routeSet: RouteEntry[]; confined: boolean } {

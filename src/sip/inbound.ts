@@ -224,7 +224,7 @@ export class InboundCall implements InboundLeg, DialogUser {
     this.unacked = rseq;
     const rs = makeResponse(this.invite, 180, {
       toTag: this.localTag,
-      headers: { ...this.recordRoute(), contact: [{ uri: this.core.contact(this.transport), params: {} }], require: '100rel', rseq: String(rseq), allow: ALLOW },
+      headers: { ...this.recordRoute(), contact: [{ uri: this.core.contact(this.transport), params: {} }], require: '100rel', RSeq: String(rseq), allow: ALLOW },
     });
     this.core.stack.send(rs);
     this.reliable.start({

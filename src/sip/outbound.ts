@@ -176,7 +176,7 @@ export class OutboundCall implements OutboundLeg, DialogUser {
     }
     early.rseq = rseq;
     const cseq = rs.headers.cseq!;
-    void early.dialog.request('PRACK', { rack: `${rseq} ${cseq.seq} ${cseq.method}` }).then((r) => {
+    void early.dialog.request('PRACK', { RAck: `${rseq} ${cseq.seq} ${cseq.method}` }).then((r) => {
       if (r.status >= 300) this.log.info({ status: r.status }, 'sip: PRACK refused');
     });
     return true;
@@ -209,7 +209,7 @@ export class OutboundCall implements OutboundLeg, DialogUser {
     for (const { dialog: other } of this.early.values()) other.close();
     this.early.clear();
     if (!early) dialog.open(this);
-    dialog.startSessionTimer(this.core.sessionTimers, negotiatedAsUac(rs));
+    dialog.startSessionTimer(this.core.sessionTimers, negotiatedAsUac(rs, this.core.sessionTimers));
     this.log.info('sip: answered');
     this.emit(() => this.listener.answered(rs.content ?? ''));
   }

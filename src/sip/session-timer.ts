@@ -17,6 +17,14 @@ export interface SessionTimerConfig {
 
 export const DEFAULT_SESSION_TIMERS: SessionTimerConfig = { seconds: 1800, minSeconds: 90 };
 
+/** Longest interval we run a timer for: a day (and far below setTimeout's 24.8-day limit, past which it fires at once). */
+const MAX_SECONDS = 86_400;
+
+/** An interval from the peer, kept within what we are willing to run. */
+function bounded(seconds: number, cfg: SessionTimerConfig): number {
+  return Math.min(MAX_SECONDS, Math.max(cfg.minSeconds, seconds));
+}
+
 /** Option tags we implement: anything else in Require gets 420. */
 export const SUPPORTED_OPTIONS = ['timer', '100rel'] as const;
 
@@ -67,9 +75,9 @@ export function negotiateAsUas(rq: SipRequest, cfg: SessionTimerConfig):
   | { session: Negotiated; headers: SipHeaders } {
   const se = sessionExpiresOf(rq.headers);
   if (!se) return { session: undefined, headers: {} };
-  if (se.seconds < cfg.minSeconds) return { reject: { status: 422, headers: { 'min-se': String(cfg.minSeconds) } } };
-  const floor = Math.max(cfg.minSeconds, minSeOf(rq.headers) ?? 0);
-  const seconds = Math.max(floor, Math.min(se.seconds, Math.max(cfg.seconds, floor)));
+  if (se.seconds < cfg.minSeconds) return { reject: { status: 422, headers: { 'Min-SE': String(cfg.minSeconds) } } };
+  const floor = bounded(minSeOf(rq.headers) ?? 0, cfg);
+  const seconds = bounded(Math.max(floor, Math.min(se.seconds, Math.max(cfg.seconds, floor))), cfg);
   const uacSupports = optionTags(rq.headers, 'supported').has('timer');
   // Without `timer` in its Supported the UAC cannot refresh: refresher must be us (§9).
   const refresher = uacSupports ? se.refresher ?? 'uas' : 'uas';
@@ -79,28 +87,34 @@ export function negotiateAsUas(rq: SipRequest, cfg: SessionTimerConfig):
 }
 
 /** UAC: what the 2xx to our INVITE (or our refresh) settled. No Session-Expires: no timer. */
-export function negotiatedAsUac(rs: SipResponse): Negotiated {
+export function negotiatedAsUac(rs: SipResponse, cfg: SessionTimerConfig): Negotiated {
   const se = sessionExpiresOf(rs.headers);
   if (!se) return undefined;
-  // §7.2: the UAS must say; when it does not, the request's sender (us) refreshes.
-  return { seconds: se.seconds, weRefresh: (se.refresher ?? 'uac') === 'uac' };
+  // §7.2: the UAS must say; when it does not, the request's sender (us) refreshes. A trunk that
+  // answers with less than our Min-SE (or absurdly much) does not get to set our timers' pace.
+  return { seconds: bounded(se.seconds, cfg), weRefresh: (se.refresher ?? 'uac') === 'uac' };
 }
 
 /** Headers of our INVITEs and refreshes. */
 export function requestHeaders(cfg: SessionTimerConfig, seconds: number = cfg.seconds): SipHeaders {
-  return { 'session-expires': String(seconds), 'min-se': String(cfg.minSeconds) };
+  return { 'session-expires': String(seconds), 'Min-SE': String(cfg.minSeconds) };
 }
 
 /** What the timer does to the dialog when it fires. */
 export interface SessionTimerActions {
-  /** Send a refresh; resolves with what its 2xx settled, or `false` when it failed. */
-  refresh(seconds: number): Promise<Negotiated | false>;
+  /**
+   * Send a refresh; resolves with what its 2xx settled, `false` when the dialog is gone on their side
+   * (408, 481, no answer), `null` when it was refused otherwise (the session still runs to its end).
+   */
+  refresh(seconds: number): Promise<Negotiated | false | null>;
   /** End the call: BYE with Reason, `ended('session-expired')`. */
   expire(): void;
 }
 
 export class SessionTimer {
   private timer: NodeJS.Timeout | undefined;
+  /** While our refresh is out: the session's end, unless a refresh (ours or theirs) succeeds first. */
+  private deadline: NodeJS.Timeout | undefined;
   private stopped = false;
 
   constructor(
@@ -120,7 +134,7 @@ export class SessionTimer {
   /** A mid-dialog request from the peer whose Session-Expires is below our minimum: 422. */
   checkRequest(rq: SipRequest): { status: number; headers: SipHeaders } | undefined {
     const se = sessionExpiresOf(rq.headers);
-    if (se && se.seconds < this.cfg.minSeconds) return { status: 422, headers: { 'min-se': String(this.cfg.minSeconds) } };
+    if (se && se.seconds < this.cfg.minSeconds) return { status: 422, headers: { 'Min-SE': String(this.cfg.minSeconds) } };
     return undefined;
   }
 
@@ -131,7 +145,7 @@ export class SessionTimer {
   acceptRequest(rq: SipRequest): SipHeaders {
     const se = sessionExpiresOf(rq.headers);
     if (se) {
-      this.seconds = Math.max(se.seconds, this.cfg.minSeconds);
+      this.seconds = bounded(se.seconds, this.cfg);
       // A refresh without refresher: they are refreshing, let them go on (the UAS picks, §9).
       this.weRefresh = se.refresher === 'uas';
     }
@@ -144,10 +158,13 @@ export class SessionTimer {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.deadline);
   }
 
   private schedule(): void {
     clearTimeout(this.timer);
+    clearTimeout(this.deadline);
+    this.deadline = undefined;
     if (this.stopped) return;
     if (this.weRefresh) {
       this.timer = setTimeout(() => void this.fire(), (this.seconds * 1000) / 2);
@@ -162,12 +179,27 @@ export class SessionTimer {
     }
   }
 
+  /**
+   * Our refresh is due. It must succeed before the session's end (the other half of the interval):
+   * a trunk that never answers would otherwise keep the call alive for a whole transaction timeout.
+   * A refusal that does not say the dialog is gone (a 500, say) leaves the session to run to that end,
+   * where a refresh from their side may still save it.
+   */
   private async fire(): Promise<void> {
     if (this.stopped) return;
+    const deadline = setTimeout(() => {
+      if (this.stopped || this.deadline !== deadline) return;
+      this.log.info('sip: no successful session refresh before the session ended');
+      this.actions.expire();
+    }, (this.seconds * 1000) / 2);
+    this.deadline = deadline;
     const result = await this.actions.refresh(this.seconds);
-    if (this.stopped) return;
+    if (this.stopped || this.deadline !== deadline) return; // ended, or refreshed by them meanwhile
+    if (result === null) return;
+    clearTimeout(deadline);
+    this.deadline = undefined;
     if (result === false) {
-      this.log.info('sip: our session refresh failed');
+      this.log.info('sip: our session refresh failed: the dialog is gone');
       this.actions.expire();
       return;
     }

@@ -31,6 +31,10 @@ export const DEFAULT_KEYS: Readonly<Record<string, string>> = {
   rtp_port2: '6002',
   early_port: '6004',
   reject_offers: '0',
+  se: '90',
+  refresher: 'uas',
+  refresh_invite: '0',
+  refresh_every_ms: '45000',
 };
 
 export interface SippOptions {

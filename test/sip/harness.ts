@@ -113,6 +113,7 @@ export async function startEndpoint(
     tcpLimits?: SipOptions['tcpLimits'];
     /** Instead of the shared silent logger (tests that count log lines). */
     log?: Logger;
+    sessionTimers?: SipOptions['sessionTimers'];
   } = {},
 ): Promise<TestEndpoint> {
   const port = await freePort();
@@ -131,6 +132,7 @@ export async function startEndpoint(
     },
     inviteTimeoutMs: opts.inviteTimeoutMs ?? 10_000,
     ...(opts.tcpLimits && { tcpLimits: opts.tcpLimits }),
+    ...(opts.sessionTimers && { sessionTimers: opts.sessionTimers }),
   };
   const ep = await createSipEndpoint(options, opts.log ?? log, onIncoming);
   return { ep, port, sippPort };
