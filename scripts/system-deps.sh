@@ -23,7 +23,7 @@ system_deps() {
     command -v chromium >/dev/null || missing+=(chromium)
     # Kamailio plays the record-routing proxy and the TLS front of the test trunk (sipp has no TLS).
     command -v kamailio >/dev/null || missing+=(kamailio)
-    ls /usr/lib/*/kamailio/modules/tls.so /usr/lib/kamailio/modules/tls.so 2>/dev/null | grep -q . || missing+=(kamailio-tls-modules)
+    compgen -G '/usr/lib/*/kamailio/modules/tls.so' >/dev/null || compgen -G '/usr/lib/kamailio/modules/tls.so' >/dev/null || missing+=(kamailio-tls-modules)
     command -v openssl >/dev/null || missing+=(openssl)
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
   fi
