@@ -15,7 +15,7 @@ import { createTokenWatch, type TokenWatch } from './accounts/token-watch.js';
 import { createCallRecords, type CallRecords } from './calls/records.js';
 import { Switchboard } from './calls/switchboard.js';
 import { createNgClient, createRtpengineProcess, createRtpengineRelay, type NgClient, type RtpengineProcess, type RtpengineRelay } from './media/index.js';
-import { createSipEndpoint, type SipEndpoint } from './sip/endpoint.js';
+import { createSipEndpoint, type SipEndpoint, type SipTrunkOptions } from './sip/endpoint.js';
 import { createSignaling, type Signaling } from './signaling/server.js';
 import { createHttp } from './api/http.js';
 import { createRecordingCatalog, type RecordingCatalog } from './recordings/catalog.js';
@@ -91,7 +91,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
       ng = createNgClient({ host: r.ngAddress, port: r.ngPort, log, retryIntervalMs: Math.max(100, Math.floor(config.media.ngTimeoutMs / 3)) });
       cleanup.push(() => ng.close());
     }
-    const media = createRtpengineRelay({ ng, trunkCodecs: config.media.trunkCodecs, log });
+    const media = createRtpengineRelay({ ng, trunkCodecs: config.media.trunkCodecs, trunkSrtp: config.media.trunkSrtp, log });
 
     const catalog = createRecordingCatalog(store.db.db, config.nodeId || hostname());
     const interrupted = await catalog.markInterrupted();
@@ -117,17 +117,16 @@ export async function startService(config: Config, log: Logger): Promise<Service
     const switchboard = new Switchboard({ users: store.users, records, media, log, recordings, payouts }, config.calls);
     const sip: SipEndpoint = await createSipEndpoint(
       {
-        listen: { address: config.sip.listenAddress, port: config.sip.port, udp: config.sip.udp, tcp: config.sip.tcp },
-        publicAddress: config.sip.publicAddress || undefined,
-        trunk: {
-          host: config.sip.trunk.host,
-          port: config.sip.trunk.port,
-          transport: config.sip.trunk.transport,
-          username: config.sip.trunk.username || undefined,
-          password: config.sip.trunk.password || undefined,
-          domain: config.sip.trunk.domain || undefined,
-          allowedSources: config.sip.trunk.allowedSources,
+        listen: {
+          address: config.sip.listenAddress,
+          port: config.sip.port,
+          udp: config.sip.udp,
+          tcp: config.sip.tcp,
+          ...(config.sip.tls.port > 0 && { tls: config.sip.tls }),
         },
+        publicAddress: config.sip.publicAddress || undefined,
+        trunks: sipTrunks(config, log),
+        trunkAttemptTimeoutMs: config.sip.trunkAttemptTimeoutMs,
         inviteTimeoutMs: config.sip.inviteTimeoutMs,
         tcpLimits: { maxConnectionsPerSource: config.sip.tcpMaxConnectionsPerSource, idleTimeoutMs: config.sip.tcpIdleTimeoutMs },
       },
@@ -202,4 +201,35 @@ export async function startService(config: Config, log: Logger): Promise<Service
     await undo();
     throw err;
   }
+}
+
+/** `sip.trunks`, or `sip.trunk` alone, as the SIP layer takes them (empty strings mean unset). */
+function sipTrunks(config: Config, log: Logger): SipTrunkOptions[] {
+  const list = config.sip.trunks.length > 0 ? config.sip.trunks : [config.sip.trunk];
+  return list.map((t) => {
+    // SDES keys ride in the SDP: over cleartext SIP anyone on the path reads them and the SRTP is void.
+    if (config.media.trunkSrtp !== 'off' && t.transport !== 'tls') {
+      log.warn({ code: 'SRTP_KEYS_IN_CLEARTEXT', trunk: `${t.host}:${t.port}` }, 'media.trunkSrtp is on but this trunk is not TLS: its SRTP keys travel in cleartext SIP; set its transport to tls');
+    }
+    if (t.tls?.rejectUnauthorized === false) {
+      log.warn({ code: 'TLS_VERIFY_OFF', trunk: `${t.host}:${t.port}` }, 'trunk TLS certificate verification is off (tls.rejectUnauthorized false): anyone on the path can impersonate the trunk');
+    }
+    return {
+      host: t.host,
+      port: t.port,
+      transport: t.transport,
+      ...(t.scheme && { scheme: t.scheme }),
+      ...(t.username && { username: t.username }),
+      ...(t.password && { password: t.password }),
+      ...(t.domain && { domain: t.domain }),
+      allowedSources: t.allowedSources ?? [],
+      ...(t.tls && {
+        tls: {
+          ...(t.tls.caFile && { caFile: t.tls.caFile }),
+          ...(t.tls.servername && { servername: t.tls.servername }),
+          ...(t.tls.rejectUnauthorized === false && { rejectUnauthorized: false }),
+        },
+      }),
+    };
+  });
 }

@@ -8,15 +8,18 @@ import type { Logger } from '../log.js';
 import type { MediaRelay, MediaSession } from '../calls/ports.js';
 import { MonologueError, errorMessage } from '../errors.js';
 import type { NgClient, NgDict } from './ng-client.js';
-import { addBundle, answerForTrunk, sdpForTrunk, validateSdp, type TrunkCodec } from './sdp.js';
+import { addBundle, answerForTrunk, checkTrunkSrtp, sdpForTrunk, validateSdp, type TrunkCodec, type TrunkSrtp } from './sdp.js';
 import { PUBLIC_INTERFACE, RECORDER_INTERFACE } from './interfaces.js';
 
-export type { TrunkCodec } from './sdp.js';
+export type { TrunkCodec, TrunkSrtp } from './sdp.js';
+
 
 export interface RtpengineRelayOptions {
   ng: NgClient;
   /** Codecs offered to / accepted from the trunk, in preference order. At least one. */
   trunkCodecs: readonly TrunkCodec[];
+  /** Default `off`. */
+  trunkSrtp?: TrunkSrtp;
   log: Logger;
 }
 
@@ -39,11 +42,12 @@ export function createRtpengineRelay(opts: RtpengineRelayOptions): RtpengineRela
   if (opts.trunkCodecs.length === 0) throw new MonologueError('CONFIG', 'trunkCodecs must list at least one codec');
   const ng = opts.ng;
   const log = opts.log.child({ mod: 'media' });
-  const flags = ngFlags(opts.trunkCodecs);
+  const srtp = opts.trunkSrtp ?? 'off';
+  const flags = ngFlags(opts.trunkCodecs, srtp);
   return {
     open(callId: string): RtpengineSession {
       if (!callId) throw new MonologueError('MEDIA_STATE', 'a media session needs a call id');
-      return new Session(callId, ng, flags, opts.trunkCodecs, log.child({ callId }));
+      return new Session(callId, ng, flags, opts.trunkCodecs, srtp, log.child({ callId }));
     },
     async ready(): Promise<boolean> {
       try {
@@ -81,7 +85,13 @@ const STRICT_SOURCE = 'strict source';
 /** rtpengine's flag that moves a leg's endpoint to where its packets come from (see ngFlags). */
 const MEDIA_HANDOVER = 'media handover';
 
-function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
+/**
+ * SDES suites we never offer the trunk: NULL ciphers authenticate but do not encrypt (a trunk choosing
+ * one would get cleartext audio), and F8 is unknown to most SBCs.
+ */
+const WEAK_SDES = ['no-NULL_HMAC_SHA1_80', 'no-NULL_HMAC_SHA1_32', 'no-F8_128_HMAC_SHA1_80', 'no-F8_128_HMAC_SHA1_32'];
+
+function ngFlags(trunkCodecs: readonly TrunkCodec[], srtp: TrunkSrtp): NgFlags {
   const opusToTrunk = trunkCodecs.includes('opus');
   const transcodeTo = trunkCodecs.filter((c) => c !== 'opus');
   const toPlainRtp: NgDict = {
@@ -91,6 +101,15 @@ function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
     'transport-protocol': 'RTP/AVP',
     'rtcp-mux': ['demux'],
   };
+  // The trunk leg: plain RTP, SDES-SRTP (RTP/SAVP), or opportunistic SRTP (RTP/AVP with a=crypto).
+  const toTrunk: NgDict =
+    srtp === 'off'
+      ? toPlainRtp
+      : { ...toPlainRtp, SDES: WEAK_SDES, 'transport-protocol': srtp === 'sdes' ? 'RTP/SAVP' : 'RTP/AVP' };
+  const trunkExtraFlags = srtp === 'sdes-optional' ? ['OSRTP-offer'] : [];
+  // Answering the trunk's offer: rtpengine answers in the trunk's own profile (SAVP with its own keys for
+  // an SRTP offer); forcing RTP/AVP there would strip the SRTP the trunk asked for.
+  const answerToTrunk: NgDict = srtp === 'off' ? toPlainRtp : { ICE: 'remove', DTLS: 'off', 'rtcp-mux': ['demux'] };
   // Every leg takes media only from its signalled peer (DESIGN §4.8); rtpengine runs with
   // --endpoint-learning=off, so that peer is the SDP address, or the pair ICE verified.
   const bound = (...more: string[]): string[] => [STRICT_SOURCE, ...more];
@@ -103,9 +122,9 @@ function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
   const callLegs = { direction: [PUBLIC_INTERFACE, PUBLIC_INTERFACE] };
   return {
     dialerOffer: {
-      ...toPlainRtp,
+      ...toTrunk,
       ...callLegs,
-      flags: boundToDtlsPeer('strip-extmap'),
+      flags: boundToDtlsPeer('strip-extmap', ...trunkExtraFlags),
       replace: ['origin', 'session-connection'],
       'DTLS-reverse': 'passive',
       codec: {
@@ -126,12 +145,12 @@ function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
       'transport-protocol': 'UDP/TLS/RTP/SAVPF',
       'rtcp-mux': ['offer', 'require'],
       SDES: ['off'],
-      flags: bound('generate-mid', 'full-rtcp-attribute'),
+      flags: bound('generate-mid', 'full-rtcp-attribute', ...(srtp === 'sdes-optional' ? ['OSRTP-accept'] : [])),
       replace: ['origin', 'session-connection'],
       codec: { mask: ['all'], transcode: ['opus', 'telephone-event'] },
     },
     dialerAnswer: {
-      ...toPlainRtp,
+      ...answerToTrunk,
       flags: boundToDtlsPeer('strip-extmap'),
       replace: ['origin', 'session-connection'],
     },
@@ -163,6 +182,7 @@ class Session implements RtpengineSession {
   readonly #ng: NgClient;
   readonly #flags: NgFlags;
   readonly #trunkCodecs: readonly TrunkCodec[];
+  readonly #srtp: TrunkSrtp;
   readonly #log: Logger;
   #direction: MediaDirection | undefined;
   #lastStep: Step | undefined;
@@ -173,7 +193,7 @@ class Session implements RtpengineSession {
   /** Serialises ng requests of this session, so close() runs after an in-flight offer settles. */
   #queue: Promise<unknown> = Promise.resolve();
 
-  constructor(callId: string, ng: NgClient, flags: NgFlags, trunkCodecs: readonly TrunkCodec[], log: Logger) {
+  constructor(callId: string, ng: NgClient, flags: NgFlags, trunkCodecs: readonly TrunkCodec[], srtp: TrunkSrtp, log: Logger) {
     this.callId = callId;
     this.#dialerTag = `${callId}-d`;
     this.#trunkTag = `${callId}-t`;
@@ -181,6 +201,7 @@ class Session implements RtpengineSession {
     this.#ng = ng;
     this.#flags = flags;
     this.#trunkCodecs = trunkCodecs;
+    this.#srtp = srtp;
     this.#log = log;
   }
 
@@ -292,7 +313,8 @@ class Session implements RtpengineSession {
           `${step} is not allowed ${this.#lastStep ? `after ${this.#lastStep}` : 'before an offer'}`,
         );
       }
-      validateSdp(sdp, side);
+      const parsed = validateSdp(sdp, side);
+      if (side === 'trunk') checkTrunkSrtp(parsed, this.#srtp);
       this.#lastStep = step;
       this.#direction = rule.direction;
     } catch (err) {

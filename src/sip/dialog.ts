@@ -3,10 +3,10 @@
  * Call-ID, tags, our CSeq, the remote target and the route set — and the in-dialog requests we send
  * (ACK for a 2xx, BYE). npm `sip` has no dialog layer; this is ours.
  */
-import type { NameAddr, ResponseCallback, RouteEntry, SipModule, SipRequest, SipResponse, SipStack } from './sip-types.js';
+import type { NameAddr, ResponseCallback, RouteEntry, SipModule, SipRequest, SipResponse, SipStack, SipUri } from './sip-types.js';
 import { cloneNameAddr, tagOf } from './message.js';
 
-export type Transport = 'udp' | 'tcp';
+export type Transport = 'udp' | 'tcp' | 'tls';
 
 /** What a dialog's owner does with the in-dialog requests that reach it. */
 export interface DialogOwner {
@@ -106,16 +106,28 @@ export class Dialog {
       'max-forwards': 70,
       contact: [{ uri: this.contact, params: {} }],
     };
-    if (this.routeSet.length > 0) headers.route = this.routeSet.map((r) => ({ ...r, params: { ...r.params } }));
-    return { method, uri: this.targetUri(), headers, content: '' };
+    if (this.routeSet.length > 0) {
+      headers.route = this.routeSet.map((r) => ({ ...r, params: { ...r.params } }));
+      headers.route[0]!.uri = this.onOurTransport(headers.route[0]!.uri);
+      return { method, uri: this.remoteTarget, headers, content: '' };
+    }
+    return { method, uri: this.onOurTransport(this.remoteTarget), headers, content: '' };
   }
 
-  /** Remote target; over TCP, say so in the URI so npm `sip` picks the stream transport. */
-  private targetUri(): string {
-    if (this.transport === 'udp') return this.remoteTarget;
-    const u = this.sip.parseUri(this.remoteTarget);
-    if (!u || u.params.transport) return this.remoteTarget;
-    return this.sip.stringifyUri({ ...u, params: { ...u.params, transport: 'tcp' } });
+  /**
+   * The first hop (the first Route, or the remote target when there is none), on the dialog's transport:
+   * over TCP or TLS, say so in the URI so npm `sip` picks the stream transport. A dialog set up over TLS
+   * never continues in cleartext, whatever the peer's Contact or Record-Route says; the hops behind a
+   * proxy keep their own transport (the proxy picks it).
+   */
+  private onOurTransport<U extends string | SipUri>(hop: U): U | string {
+    if (this.transport === 'udp') return hop;
+    const u = this.sip.parseUri(hop);
+    if (!u) return hop;
+    const current = u.params.transport?.toLowerCase();
+    if (this.transport === 'tcp' && current) return hop;
+    if (this.transport === 'tls' && (u.schema === 'sips' || current === 'tls')) return hop;
+    return this.sip.stringifyUri({ ...u, params: { ...u.params, transport: this.transport } });
   }
 }
 
