@@ -18,7 +18,9 @@
  * - a `sips:` URI without a transport parameter resolves to TLS only (upstream: UDP first), so a
  *   secure URI never goes out in cleartext;
  * - the 503 the stack makes up for a transport error (refused connection, failed TLS handshake)
- *   carries that error as `transportError`, so the failover can tell it from a trunk's own 503.
+ *   carries that error as `transportError`, so the failover can tell it from a trunk's own 503; and
+ *   when the last resolved address answers 503, that response itself (its Retry-After, its
+ *   `transportError`) reaches us, not a blank copy made up by the address search.
  */
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
@@ -112,6 +114,12 @@ const PATCHES: readonly Patch[] = [
   [
     'client.message(makeResponse(rq, 503));',
     "var failed = makeResponse(rq, 503); failed.transportError = String((err && err.message) || err || 'transport error'); client.message(failed);",
+  ],
+  ['var lastStatusCode;', 'var lastStatusCode, lastResponse;'],
+  ['lastStatusCode = rs.status;', 'lastStatusCode = rs.status; lastResponse = rs;'],
+  [
+    'onresponse(makeResponse(rq, lastStatusCode || 404));',
+    'onresponse(lastResponse && lastResponse.status === lastStatusCode ? lastResponse : makeResponse(rq, lastStatusCode || 404));',
   ],
   ['console.log("Flood attempt, destroying stream");', ''],
   ['console.log("err: ", err);', ''],
