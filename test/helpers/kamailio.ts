@@ -8,7 +8,7 @@
  * Routing: a new request from sipp (127.0.0.1:sippPort) goes to the service, any other to sipp; every
  * dialog-creating request is record-routed; in-dialog requests follow their Route (loose routing) and
  * are refused 404 without one, so a request that skipped the route set shows. Each request is logged
- * as `REQ <method> <r-uri> from <proto>:<ip>:<port> route=<Route>`; INVITE bodies as `BODY <sdp>`.
+ * as `REQ <method> <r-uri> from <proto>:<ip>:<port> route=<Route> cid=<Call-ID>`; INVITE bodies as `BODY <sdp>`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -118,10 +118,10 @@ loadmodule "maxfwd.so"
 loadmodule "textops.so"
 loadmodule "siputils.so"
 loadmodule "xlog.so"
-${tls ? `modparam("tls", "certificate", "${tls.certFile}")\nmodparam("tls", "private_key", "${tls.keyFile}")\nmodparam("tls", "verify_certificate", 0)\nmodparam("tls", "require_certificate", 0)` : ''}
+${tls ? `modparam("tls", "certificate", "${tls.certFile}")\nmodparam("tls", "private_key", "${tls.keyFile}")\nmodparam("tls", "tls_method", "TLSv1.2+")\nmodparam("tls", "verify_certificate", 0)\nmodparam("tls", "require_certificate", 0)` : ''}
 
 request_route {
-  xlog("L_NOTICE", "REQ $rm $ru from $pr:$si:$sp route=$hdr(Route)\\n");
+  xlog("L_NOTICE", "REQ $rm $ru from $pr:$si:$sp route=$hdr(Route) cid=$ci\\n");
   if (is_method("INVITE") && has_body("application/sdp")) xlog("L_NOTICE", "BODY $rb\\n");
   if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
   if (has_totag()) {
