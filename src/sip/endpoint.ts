@@ -109,6 +109,8 @@ class Endpoint implements SipEndpoint {
   private readonly tcpLimits: { maxConnectionsPerSource: number; idleTimeoutMs: number };
   private readonly publicAddress: string;
   private readonly trunkList: TrunkList;
+  /** CA bundles by file, read once (the first connection checks the file is there at start already). */
+  private readonly caFiles = new Map<string, Buffer>();
   private draining = false;
   private closed = false;
 
@@ -232,22 +234,23 @@ class Endpoint implements SipEndpoint {
     const t = named ?? trunks.find((x) => x.transport === 'tls');
     const name = t?.tls?.servername || (hostname && isIP(plainIp(hostname)) === 0 ? hostname : undefined);
     const caFile = t?.tls?.caFile;
-    return tlsConnect({
-      host: address,
-      port,
-      ...(name && { servername: name }),
-      ...(caFile && { ca: readFileSync(caFile) }),
-      rejectUnauthorized: t?.tls?.rejectUnauthorized !== false,
+    let ca: Buffer | undefined;
+    if (caFile) {
+      ca = this.caFiles.get(caFile) ?? readFileSync(caFile);
+      this.caFiles.set(caFile, ca);
+    }
+    const c = tlsConnect({ host: address, port, ...(name && { servername: name }), ...(ca && { ca }), rejectUnauthorized: t?.tls?.rejectUnauthorized !== false });
+    c.once('error', (err: NodeJS.ErrnoException) => {
+      this.log.warn({ code: 'SIP_TLS_FAILED', peer: `${address}:${port}`, servername: name, err: err.message, reason: err.code }, 'sip: TLS connection to the trunk failed');
     });
+    return c;
   }
 
   private adopt(kind: SocketKind, s: unknown): Promise<void>[] {
     if (kind === 'tcp-conn' || kind === 'tls-conn') {
       const c = s as Socket;
       this.sockets.add(c);
-      c.on('error', (err: NodeJS.ErrnoException) => {
-        if (kind === 'tls-conn') this.log.warn({ code: 'SIP_TLS_FAILED', peer: `${c.remoteAddress ?? '?'}:${c.remotePort ?? '?'}`, err: err.message, reason: err.code }, 'sip: TLS connection to the trunk failed');
-      });
+      c.on('error', () => {});
       c.on('close', () => this.sockets.delete(c));
       return [];
     }
