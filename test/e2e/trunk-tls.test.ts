@@ -42,6 +42,7 @@ let service: TestService;
 let udpPort: number;
 let tlsPort: number;
 let sippPort: number;
+let serviceTlsPort: number;
 const cleanups: (() => unknown)[] = [];
 
 /** A self-signed certificate (its own CA) for `name`. */
@@ -59,15 +60,22 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'trunk-tls-'));
   trunkCert = selfSigned('trunk', 'trunk.test');
   otherCa = selfSigned('other', 'trunk.test');
-  [udpPort, tlsPort, sippPort] = [await freeUdpPort(), await freePort(), await freePort()];
+  [udpPort, tlsPort, sippPort, serviceTlsPort] = [await freeUdpPort(), await freePort(), await freePort(), await freePort()];
   service = await startTestService({
     trunkPort: tlsPort,
     overrides: {
-      sip: { trunk: { host: PROXY, transport: 'tls', tls: { caFile: trunkCert.cert, servername: 'trunk.test' }, allowedSources: [PROXY] } },
+      sip: {
+        trunk: { host: PROXY, transport: 'tls', tls: { caFile: trunkCert.cert, servername: 'trunk.test' }, allowedSources: [PROXY] },
+        // Our own TLS listener, for inbound calls and the trunk's in-dialog requests over TLS.
+        tls: { port: serviceTlsPort, certFile: trunkCert.cert, keyFile: trunkCert.key },
+      },
       media: { trunkSrtp: 'sdes' },
     },
   });
-  kamailio = await startKamailio({ address: PROXY, udpPort, sippPort, servicePort: service.sipPort, tls: { port: tlsPort, certFile: trunkCert.cert, keyFile: trunkCert.key } });
+  kamailio = await startKamailio({
+    address: PROXY, udpPort, sippPort, servicePort: serviceTlsPort, serviceTransport: 'tls',
+    tls: { port: tlsPort, certFile: trunkCert.cert, keyFile: trunkCert.key },
+  });
 });
 
 after(async () => {
@@ -154,4 +162,26 @@ describe('TLS trunk', { concurrency: true }, () => {
       assert.ok(!kamailio.log.slice(from).includes(`cid=${leg.sipCallId}`), 'nothing of this call reached the proxy');
     });
   }
+});
+
+// After the concurrent cases: sipp's port behind the proxy is free again.
+test('inbound over TLS with SDES-SRTP: the trunk\'s INVITE and BYE reach our TLS listener, we answer RTP/SAVP', async () => {
+  const from = kamailio.mark();
+  const user = await service.users.create({ phone: '+15550004002', enrolled: true });
+  const { token } = await service.tokens.issue(user.id, 3_600_000);
+  const dialer = new WrtcDialer(`ws://127.0.0.1:${service.httpPort}/v1/signal`, token, { toneHz: 440 });
+  cleanups.push(() => dialer.close());
+  await dialer.connect();
+  const sipp = startSipp({ scenario: 'uac-call-srtp', port: sippPort, remote: `${PROXY}:${udpPort}`, service: '+15550004002', pauseMs: 800, keys: { srtp_key: SRTP_KEY }, timeoutMs: 30_000 });
+  cleanups.push(() => sipp.kill());
+  const incoming = await dialer.waitIncoming().catch((err: unknown) => {
+    throw new Error(`${String(err)}; kamailio:\n${kamailio.log.slice(from).slice(-3000)}`);
+  });
+  await dialer.accept(incoming.callId);
+  const answer = await kamailio.waitForLog(/RPL 200 INVITE from tls:127\.0\.0\.1:\d+\s+[\s\S]*?RBODY [\s\S]*?a=crypto:1 \S+ inline:/, from);
+  assert.match(answer, /m=audio \d+ RTP\/SAVP /, 'our answer is RTP/SAVP');
+  assert.match(answer, /a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:/, 'with our own SDES key for the offered suite');
+  assert.equal(await dialer.waitEnded(incoming.callId, 15_000), 'remote-hangup');
+  const res = await sipp.done;
+  assert.equal(res.code, 0, res.errors + res.stderr);
 });

@@ -24,8 +24,10 @@ export interface KamailioOptions {
   udpPort: number;
   /** sipp, on 127.0.0.1, UDP. */
   sippPort: number;
-  /** The service's SIP port on 127.0.0.1 (UDP). */
+  /** The service's SIP port on 127.0.0.1 (UDP, or TLS with `serviceTransport`). */
   servicePort: number;
+  /** How new requests from sipp reach the service; default udp. */
+  serviceTransport?: 'udp' | 'tls';
   /** A TLS listener too (the TLS front of the trunk). */
   tls?: { port: number; certFile: string; keyFile: string };
 }
@@ -107,7 +109,7 @@ children=1
 tcp_children=1
 auto_aliases=no
 listen=udp:${o.address}:${o.udpPort}
-${tls ? `enable_tls=yes\nlisten=tls:${o.address}:${tls.port}` : 'disable_tcp=yes'}
+${tls ? `enable_tls=yes\nlisten=tls:${o.address}:${tls.port}\n# connections to the service come from the proxy's own address (the service allows only it)\ntcp_source_ipv4=${o.address}` : 'disable_tcp=yes'}
 mpath="${mpath}"
 ${tls ? 'loadmodule "tls.so"' : ''}
 loadmodule "tm.so"
@@ -136,7 +138,7 @@ request_route {
   remove_hf("Route");
   record_route();
   if ($si == "127.0.0.1" && $sp == ${o.sippPort}) {
-    $du = "sip:127.0.0.1:${o.servicePort};transport=udp";
+    $du = "sip:127.0.0.1:${o.servicePort};transport=${o.serviceTransport ?? 'udp'}";
   } else {
     $du = "sip:127.0.0.1:${o.sippPort};transport=udp";
   }
@@ -150,6 +152,7 @@ route[RELAY] {
 
 onreply_route {
   xlog("L_NOTICE", "RPL $rs $rm from $pr:$si:$sp\\n");
+  if (has_body("application/sdp")) xlog("L_NOTICE", "RBODY $rb\\n");
 }
 `;
 }
