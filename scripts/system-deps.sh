@@ -21,6 +21,10 @@ system_deps() {
   if [ "${1:-runtime}" = test ]; then
     command -v sipp >/dev/null || missing+=(sip-tester)
     command -v chromium >/dev/null || missing+=(chromium)
+    # Kamailio plays the record-routing proxy and the TLS front of the test trunk (sipp has no TLS).
+    command -v kamailio >/dev/null || missing+=(kamailio)
+    compgen -G '/usr/lib/*/kamailio/modules/tls.so' >/dev/null || compgen -G '/usr/lib/kamailio/modules/tls.so' >/dev/null || missing+=(kamailio-tls-modules)
+    command -v openssl >/dev/null || missing+=(openssl)
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
   fi
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi

@@ -16,7 +16,7 @@ import { createCallRecords, type CallRecords } from './calls/records.js';
 import { Switchboard } from './calls/switchboard.js';
 import { recordAnsweredCalls } from './calls/recording-hook.js';
 import { createMediaWatch, createNgClient, createRtpengineProcess, createRtpengineRelay, type NgClient, type RtpengineProcess, type RtpengineRelay } from './media/index.js';
-import { createSipEndpoint, type SipEndpoint } from './sip/endpoint.js';
+import { createSipEndpoint, type SipEndpoint, type SipTrunkOptions } from './sip/endpoint.js';
 import { createSignaling, type Signaling } from './signaling/server.js';
 import { createHttp } from './api/http.js';
 import { createRecordingCatalog, type RecordingCatalog } from './recordings/catalog.js';
@@ -103,6 +103,7 @@ export async function startService(config: Config, log: Logger): Promise<Service
     const media = createRtpengineRelay({
       ng,
       trunkCodecs: config.media.trunkCodecs,
+      trunkSrtp: config.media.trunkSrtp,
       log,
       watch,
       ...(supervised && { available: () => supervised.up }),
@@ -138,17 +139,16 @@ export async function startService(config: Config, log: Logger): Promise<Service
     switchboard.on('call', recordAnsweredCalls({ recordings, payouts, log }));
     const sip: SipEndpoint = await createSipEndpoint(
       {
-        listen: { address: config.sip.listenAddress, port: config.sip.port, udp: config.sip.udp, tcp: config.sip.tcp },
-        publicAddress: config.sip.publicAddress || undefined,
-        trunk: {
-          host: config.sip.trunk.host,
-          port: config.sip.trunk.port,
-          transport: config.sip.trunk.transport,
-          username: config.sip.trunk.username || undefined,
-          password: config.sip.trunk.password || undefined,
-          domain: config.sip.trunk.domain || undefined,
-          allowedSources: config.sip.trunk.allowedSources,
+        listen: {
+          address: config.sip.listenAddress,
+          port: config.sip.port,
+          udp: config.sip.udp,
+          tcp: config.sip.tcp,
+          ...(config.sip.tls.port > 0 && { tls: config.sip.tls }),
         },
+        publicAddress: config.sip.publicAddress || undefined,
+        trunks: sipTrunks(config, log),
+        trunkAttemptTimeoutMs: config.sip.trunkAttemptTimeoutMs,
         inviteTimeoutMs: config.sip.inviteTimeoutMs,
         // The interval we ask for is never below the one we would refuse.
         sessionTimers: { seconds: Math.max(config.sip.sessionTimers.seconds, config.sip.sessionTimers.minSeconds), minSeconds: config.sip.sessionTimers.minSeconds },
@@ -226,4 +226,35 @@ export async function startService(config: Config, log: Logger): Promise<Service
     await undo();
     throw err;
   }
+}
+
+/** `sip.trunks`, or `sip.trunk` alone, as the SIP layer takes them (empty strings mean unset). */
+function sipTrunks(config: Config, log: Logger): SipTrunkOptions[] {
+  const list = config.sip.trunks.length > 0 ? config.sip.trunks : [config.sip.trunk];
+  return list.map((t) => {
+    // SDES keys ride in the SDP: over cleartext SIP anyone on the path reads them and the SRTP is void.
+    if (config.media.trunkSrtp !== 'off' && t.transport !== 'tls') {
+      log.warn({ code: 'SRTP_KEYS_IN_CLEARTEXT', trunk: `${t.host}:${t.port}` }, 'media.trunkSrtp is on but this trunk is not TLS: its SRTP keys travel in cleartext SIP; set its transport to tls');
+    }
+    if (t.tls?.rejectUnauthorized === false) {
+      log.warn({ code: 'TLS_VERIFY_OFF', trunk: `${t.host}:${t.port}` }, 'trunk TLS certificate verification is off (tls.rejectUnauthorized false): anyone on the path can impersonate the trunk');
+    }
+    return {
+      host: t.host,
+      port: t.port,
+      transport: t.transport,
+      ...(t.scheme && { scheme: t.scheme }),
+      ...(t.username && { username: t.username }),
+      ...(t.password && { password: t.password }),
+      ...(t.domain && { domain: t.domain }),
+      allowedSources: t.allowedSources ?? [],
+      ...(t.tls && {
+        tls: {
+          ...(t.tls.caFile && { caFile: t.tls.caFile }),
+          ...(t.tls.servername && { servername: t.tls.servername }),
+          ...(t.tls.rejectUnauthorized === false && { rejectUnauthorized: false }),
+        },
+      }),
+    };
+  });
 }

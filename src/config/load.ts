@@ -48,6 +48,16 @@ export function validate(candidate: unknown): Config {
   if (r.portMin > r.portMax) {
     throw new MonologueError('CONFIG_INVALID', `config key "media.rtpengine.portMin" (${r.portMin}) must not exceed media.rtpengine.portMax (${r.portMax})`);
   }
+  const trunks = config.sip.trunks.length > 0 ? config.sip.trunks.map((t, i) => ({ t, key: `sip.trunks.${i}` })) : [{ t: config.sip.trunk, key: 'sip.trunk' }];
+  for (const { t, key } of trunks) {
+    if (t.scheme === 'sips' && t.transport !== 'tls') {
+      throw new MonologueError('CONFIG_INVALID', `config key "${key}.scheme" is "sips": that needs "${key}.transport" "tls"`);
+    }
+  }
+  const tls = config.sip.tls;
+  if (tls.port > 0 && (!tls.certFile || !tls.keyFile)) {
+    throw new MonologueError('CONFIG_INVALID', 'config key "sip.tls.port" is set: "sip.tls.certFile" and "sip.tls.keyFile" must name the PEM certificate and key');
+  }
   if (config.storage.kind === 's3' && !config.storage.s3.bucket) {
     throw new MonologueError('CONFIG_INVALID', 'config key "storage.s3.bucket" is empty: storage.kind "s3" needs a bucket name');
   }

@@ -6,6 +6,37 @@ const Codec = Type.Union([Type.Literal('PCMU'), Type.Literal('PCMA'), Type.Liter
   description: 'one of PCMU, PCMA, opus',
 });
 
+/** One SIP trunk. `sip.trunk` has every key (config/default.json); entries of `sip.trunks` need only host, port, transport. */
+const Trunk = Type.Object(
+  {
+    host: Address,
+    port: Port,
+    transport: Type.Union([Type.Literal('udp'), Type.Literal('tcp'), Type.Literal('tls')], { description: 'udp, tcp or tls' }),
+    /** `sips`: secure URIs end to end (needs transport tls); `sip` with transport tls adds `;transport=tls` */
+    scheme: Type.Optional(Type.Union([Type.Literal('sip'), Type.Literal('sips')], { description: 'sip or sips' })),
+    username: Type.Optional(Type.String()),
+    password: Type.Optional(Type.String()),
+    domain: Type.Optional(Type.String()),
+    /** the only sources whose requests we answer (others get nothing); the trunk host, if an IP, is always allowed */
+    allowedSources: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'list of IP addresses and CIDR ranges (IPv4, IPv6)' })),
+    /** how the trunk's TLS certificate is checked (transport tls) */
+    tls: Type.Optional(
+      Type.Object(
+        {
+          /** PEM CA bundle to trust instead of Node's built-in roots; empty: the built-in roots */
+          caFile: Type.Optional(Type.String()),
+          /** SNI and the name the certificate must carry; empty: the host when it is a name */
+          servername: Type.Optional(Type.String()),
+          /** false accepts any certificate: UNSAFE, anyone on the path can read and change calls */
+          rejectUnauthorized: Type.Optional(Type.Boolean()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 /** The whole configuration. `config/default.json` holds every key with its default. */
 export const ConfigSchema = Type.Object(
   {
@@ -54,16 +85,18 @@ export const ConfigSchema = Type.Object(
           },
           { additionalProperties: false },
         ),
-        trunk: Type.Object(
+        /** the single trunk; ignored when `trunks` lists any */
+        trunk: Trunk,
+        /** several trunks in order of preference: outbound calls fail over down the list on 408, 5xx, no response, transport errors */
+        trunks: Type.Array(Trunk),
+        /** an INVITE without any response (not even 100 Trying) this long moves to the next trunk */
+        trunkAttemptTimeoutMs: Type.Integer({ minimum: 200, description: 'milliseconds, at least 200' }),
+        /** a TLS listener for the trunk's requests (port 0: none) */
+        tls: Type.Object(
           {
-            host: Address,
-            port: Port,
-            transport: Type.Union([Type.Literal('udp'), Type.Literal('tcp')], { description: 'udp or tcp' }),
-            username: Type.String(),
-            password: Type.String(),
-            domain: Type.String(),
-            /** the only sources whose requests we answer (others get nothing); the trunk host, if an IP, is always allowed */
-            allowedSources: Type.Array(Type.String({ minLength: 1 }), { description: 'list of IP addresses and CIDR ranges (IPv4, IPv6)' }),
+            port: Type.Integer({ minimum: 0, maximum: 65535, description: 'a port, 0 for no TLS listener' }),
+            certFile: Type.String(),
+            keyFile: Type.String(),
           },
           { additionalProperties: false },
         ),
@@ -73,6 +106,8 @@ export const ConfigSchema = Type.Object(
     media: Type.Object(
       {
         trunkCodecs: Type.Array(Codec, { minItems: 1 }),
+        /** SRTP towards the trunk: `sdes` requires RTP/SAVP with SDES keys both ways, `sdes-optional` offers it and accepts plain RTP */
+        trunkSrtp: Type.Union([Type.Literal('off'), Type.Literal('sdes'), Type.Literal('sdes-optional')], { description: 'off, sdes or sdes-optional' }),
         ngTimeoutMs: Type.Integer({ minimum: 100 }),
         timeoutSeconds: Type.Integer({
           minimum: 1,

@@ -9,16 +9,19 @@ import type { Logger } from '../log.js';
 import { DTMF_DIGITS, DTMF_TIMING, type MediaRelay, type MediaSession } from '../calls/ports.js';
 import { MonologueError, errorMessage } from '../errors.js';
 import type { NgClient, NgDict } from './ng-client.js';
-import { addBundle, answerForTrunk, answerDirection, codecNames, sdpForTrunk, validateSdp, withDirection, withSettledDtlsRole, type TrunkCodec } from './sdp.js';
+import { addBundle, answerForTrunk, answerDirection, checkTrunkSrtp, codecNames, sdpForTrunk, validateSdp, withDirection, withSettledDtlsRole, type TrunkCodec, type TrunkSrtp } from './sdp.js';
 import { PUBLIC_INTERFACE, RECORDER_INTERFACE } from './interfaces.js';
 import type { MediaLoss, MediaWatch } from './liveness.js';
 
-export type { TrunkCodec } from './sdp.js';
+export type { TrunkCodec, TrunkSrtp } from './sdp.js';
+
 
 export interface RtpengineRelayOptions {
   ng: NgClient;
   /** Codecs offered to / accepted from the trunk, in preference order. At least one. */
   trunkCodecs: readonly TrunkCodec[];
+  /** Default `off`. */
+  trunkSrtp?: TrunkSrtp;
   log: Logger;
   /** Watches answered sessions for dead media (src/media/liveness.ts). Without it, nothing times out. */
   watch?: MediaWatch;
@@ -55,9 +58,10 @@ export function createRtpengineRelay(opts: RtpengineRelayOptions): RtpengineRela
   if (opts.trunkCodecs.length === 0) throw new MonologueError('CONFIG', 'trunkCodecs must list at least one codec');
   const ng = opts.ng;
   const log = opts.log.child({ mod: 'media' });
-  const flags = ngFlags(opts.trunkCodecs);
+  const srtp = opts.trunkSrtp ?? 'off';
+  const flags = ngFlags(opts.trunkCodecs, srtp);
   const live = new Set<Session>();
-  const env: SessionEnv = { ng, flags, trunkCodecs: opts.trunkCodecs, watch: opts.watch, available: opts.available, live };
+  const env: SessionEnv = { ng, flags, trunkCodecs: opts.trunkCodecs, srtp, watch: opts.watch, available: opts.available, live };
   return {
     open(callId: string): RtpengineSession {
       if (!callId) throw new MonologueError('MEDIA_STATE', 'a media session needs a call id');
@@ -125,7 +129,13 @@ const DTMF_MAX_BACKLOG_MS = DTMF_MAX_BACKLOG_DIGITS * DTMF_SLOT_MS;
 const DTMF_FRAME_SLACK_MS = 40;
 const DTMF_BACKLOG_LEEWAY_MS = 200;
 
-function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
+/**
+ * SDES suites we never offer the trunk: NULL ciphers authenticate but do not encrypt (a trunk choosing
+ * one would get cleartext audio), and F8 is unknown to most SBCs.
+ */
+const WEAK_SDES = ['no-NULL_HMAC_SHA1_80', 'no-NULL_HMAC_SHA1_32', 'no-F8_128_HMAC_SHA1_80', 'no-F8_128_HMAC_SHA1_32'];
+
+function ngFlags(trunkCodecs: readonly TrunkCodec[], srtp: TrunkSrtp): NgFlags {
   const opusToTrunk = trunkCodecs.includes('opus');
   const transcodeTo = trunkCodecs.filter((c) => c !== 'opus');
   const toPlainRtp: NgDict = {
@@ -135,6 +145,15 @@ function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
     'transport-protocol': 'RTP/AVP',
     'rtcp-mux': ['demux'],
   };
+  // The trunk leg: plain RTP, SDES-SRTP (RTP/SAVP), or opportunistic SRTP (RTP/AVP with a=crypto).
+  const toTrunk: NgDict =
+    srtp === 'off'
+      ? toPlainRtp
+      : { ...toPlainRtp, SDES: WEAK_SDES, 'transport-protocol': srtp === 'sdes' ? 'RTP/SAVP' : 'RTP/AVP' };
+  const trunkExtraFlags = srtp === 'sdes-optional' ? ['OSRTP-offer'] : [];
+  // Answering the trunk's offer: rtpengine answers in the trunk's own profile (SAVP with its own keys for
+  // an SRTP offer); forcing RTP/AVP there would strip the SRTP the trunk asked for.
+  const answerToTrunk: NgDict = srtp === 'off' ? toPlainRtp : { ICE: 'remove', DTLS: 'off', 'rtcp-mux': ['demux'] };
   // Every leg takes media only from its signalled peer (DESIGN §4.8); rtpengine runs with
   // --endpoint-learning=off, so that peer is the SDP address, or the pair ICE verified.
   const bound = (...more: string[]): string[] => [STRICT_SOURCE, ...more];
@@ -147,9 +166,9 @@ function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
   const callLegs = { direction: [PUBLIC_INTERFACE, PUBLIC_INTERFACE] };
   return {
     dialerOffer: {
-      ...toPlainRtp,
+      ...toTrunk,
       ...callLegs,
-      flags: boundToDtlsPeer('strip-extmap', INJECT_DTMF),
+      flags: boundToDtlsPeer('strip-extmap', INJECT_DTMF, ...trunkExtraFlags),
       replace: ['origin', 'session-connection'],
       'DTLS-reverse': 'passive',
       codec: {
@@ -170,12 +189,12 @@ function ngFlags(trunkCodecs: readonly TrunkCodec[]): NgFlags {
       'transport-protocol': 'UDP/TLS/RTP/SAVPF',
       'rtcp-mux': ['offer', 'require'],
       SDES: ['off'],
-      flags: bound('generate-mid', 'full-rtcp-attribute', INJECT_DTMF),
+      flags: bound('generate-mid', 'full-rtcp-attribute', INJECT_DTMF, ...(srtp === 'sdes-optional' ? ['OSRTP-accept'] : [])),
       replace: ['origin', 'session-connection'],
       codec: { mask: ['all'], transcode: ['opus', 'telephone-event'] },
     },
     dialerAnswer: {
-      ...toPlainRtp,
+      ...answerToTrunk,
       flags: boundToDtlsPeer('strip-extmap', INJECT_DTMF),
       replace: ['origin', 'session-connection'],
     },
@@ -218,6 +237,7 @@ interface SessionEnv {
   ng: NgClient;
   flags: NgFlags;
   trunkCodecs: readonly TrunkCodec[];
+  srtp: TrunkSrtp;
   watch: MediaWatch | undefined;
   available: (() => boolean) | undefined;
   /** Sessions that may hold media in rtpengine: the ones `loseAll` reaches. */
@@ -246,6 +266,7 @@ class Session implements RtpengineSession {
   readonly #ng: NgClient;
   readonly #flags: NgFlags;
   readonly #trunkCodecs: readonly TrunkCodec[];
+  readonly #srtp: TrunkSrtp;
   readonly #log: Logger;
   #direction: MediaDirection | undefined;
   #lastStep: Step | undefined;
@@ -284,6 +305,7 @@ class Session implements RtpengineSession {
     this.#ng = env.ng;
     this.#flags = env.flags;
     this.#trunkCodecs = env.trunkCodecs;
+    this.#srtp = env.srtp;
     this.#log = log;
   }
 
@@ -542,7 +564,8 @@ class Session implements RtpengineSession {
           `${step} is not allowed ${this.#lastStep ? `after ${this.#lastStep}` : 'before an offer'}`,
         );
       }
-      validateSdp(sdp, side);
+      const parsed = validateSdp(sdp, side);
+      if (side === 'trunk') checkTrunkSrtp(parsed, this.#srtp);
       this.#lastStep = step;
       this.#direction = rule.direction;
     } catch (err) {

@@ -9,6 +9,13 @@ import { MonologueError } from '../errors.js';
 /** Codecs a trunk leg may carry, in the names rtpengine and SDP use. */
 export type TrunkCodec = 'PCMU' | 'PCMA' | 'opus';
 
+/**
+ * SRTP towards the trunk (SDES keys in the SDP, so only safe over TLS signalling). `sdes`: the trunk leg is
+ * RTP/SAVP both ways and a plain answer or offer is refused; `sdes-optional`: we offer SRTP as RFC 8643
+ * opportunistic SRTP (RTP/AVP with a=crypto) and take plain RTP from a trunk that does not do it.
+ */
+export type TrunkSrtp = 'off' | 'sdes' | 'sdes-optional';
+
 /** Which side an SDP came from: the dialer speaks WebRTC, the trunk plain RTP. */
 export type SdpSide = 'dialer' | 'trunk';
 
@@ -49,6 +56,22 @@ export function validateSdp(sdp: unknown, side: SdpSide): SessionDescription {
     if (known.length === 0 && staticPts.length === 0) throw bad(side, 'offers none of PCMU, PCMA, Opus');
   }
   return parsed;
+}
+
+/**
+ * The trunk's SDP against `media.trunkSrtp`: under `sdes` it must be RTP/SAVP with a usable a=crypto line
+ * (a plain answer is a downgrade, refused with MEDIA_SRTP_REQUIRED rather than sent in cleartext). Under any
+ * SRTP mode a crypto line that does not encrypt (a NULL cipher, UNENCRYPTED_SRTP) is refused.
+ */
+export function checkTrunkSrtp(parsed: SessionDescription, mode: TrunkSrtp): void {
+  if (mode === 'off') return;
+  const m = parsed.media[0] as MediaDescription;
+  const crypto = m.crypto ?? [];
+  const weak = crypto.find((c) => /^NULL_/i.test(c.suite) || /UNENCRYPTED_SRTP\b/i.test(c.sessionConfig ?? ''));
+  if (weak) throw new MonologueError('MEDIA_SRTP_REQUIRED', `trunk SDP offers SRTP suite ${weak.suite} without encryption; media.trunkSrtp needs encrypted SRTP`);
+  if (mode === 'sdes' && (m.protocol !== 'RTP/SAVP' || crypto.length === 0)) {
+    throw new MonologueError('MEDIA_SRTP_REQUIRED', `trunk SDP is ${m.protocol}${crypto.length === 0 ? ' without a=crypto' : ''}: media.trunkSrtp "sdes" needs RTP/SAVP with SDES keys (use "sdes-optional" to accept plain RTP)`);
+  }
 }
 
 /**

@@ -11,13 +11,13 @@
  * unchanged SDP is answered here with our current SDP and never bothers the call.
  */
 import type { Logger } from '../log.js';
-import type { DigestModule, NameAddr, RouteEntry, SipHeaders, SipModule, SipRequest, SipResponse, SipStack } from './sip-types.js';
+import type { DigestModule, NameAddr, RouteEntry, SipHeaders, SipModule, SipRequest, SipResponse, SipStack, SipUri } from './sip-types.js';
 import { ALLOW, cloneNameAddr, makeResponse, SUPPORTED, tagOf, T1, T2 } from './message.js';
 import { changesMedia } from './sdp-change.js';
 import { Retransmission } from './retransmission.js';
 import { negotiatedAsUac, requestHeaders, SessionTimer, type Negotiated, type SessionTimerConfig } from './session-timer.js';
 
-export type Transport = 'udp' | 'tcp';
+export type Transport = 'udp' | 'tcp' | 'tls';
 
 /** What the endpoint hands in-dialog requests to. */
 export interface DialogOwner {
@@ -365,16 +365,29 @@ export class Dialog implements DialogOwner {
       contact: [{ uri: this.ctx.contact, params: {} }],
       ...extra,
     };
-    if (this.routeSet.length > 0) headers.route = this.routeSet.map((r) => ({ ...r, params: { ...r.params } }));
-    return { method, uri: this.targetUri(), headers, content: content ?? '' };
+    if (this.routeSet.length > 0) {
+      headers.route = this.routeSet.map((r) => ({ ...r, params: { ...r.params } }));
+      headers.route[0]!.uri = this.onOurTransport(headers.route[0]!.uri);
+      return { method, uri: this.remoteTarget, headers, content: content ?? '' };
+    }
+    return { method, uri: this.onOurTransport(this.remoteTarget), headers, content: content ?? '' };
   }
 
-  /** Remote target; over TCP, say so in the URI so npm `sip` picks the stream transport. */
-  private targetUri(): string {
-    if (this.ctx.transport === 'udp') return this.remoteTarget;
-    const u = this.ctx.sip.parseUri(this.remoteTarget);
-    if (!u || u.params.transport) return this.remoteTarget;
-    return this.ctx.sip.stringifyUri({ ...u, params: { ...u.params, transport: 'tcp' } });
+  /**
+   * The first hop (the first Route, or the remote target when there is none), on the dialog's transport:
+   * over TCP or TLS, say so in the URI so npm `sip` picks the stream transport. A dialog set up over TLS
+   * never continues in cleartext, whatever the peer's Contact or Record-Route says; the hops behind a
+   * proxy keep their own transport (the proxy picks it).
+   */
+  private onOurTransport<U extends string | SipUri>(hop: U): U | string {
+    const transport = this.ctx.transport;
+    if (transport === 'udp') return hop;
+    const u = this.ctx.sip.parseUri(hop);
+    if (!u) return hop;
+    const current = u.params.transport?.toLowerCase();
+    if (transport === 'tcp' && current) return hop;
+    if (transport === 'tls' && (u.schema === 'sips' || current === 'tls')) return hop;
+    return this.ctx.sip.stringifyUri({ ...u, params: { ...u.params, transport } });
   }
 
   // ------------------------------------------------------------ what the peer sends

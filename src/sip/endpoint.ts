@@ -12,9 +12,10 @@
  * only from allowed sources, capped per source IP and closed when idle.
  */
 import type { Socket as UdpSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { isIP, type Server, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { IncomingCallHandler, OutboundLeg, OutboundListener, OutboundRequest, Trunk } from '../calls/ports.js';
-import type { TrunkTarget } from './outbound.js';
 import { MonologueError } from '../errors.js';
 import { maskPhone, type Logger } from '../log.js';
 import { guarded, type SipCore } from './core.js';
@@ -27,17 +28,32 @@ import { callerId } from '../phone-number.js';
 import { Refusals, type DropReason } from './refusals.js';
 import { AllowedSources, plainIp } from './sources.js';
 import { OutboundCall } from './outbound.js';
-import type { SipRemote, SipRequest, SipStackOptions } from './sip-types.js';
+import type { SipRemote, SipRequest, SipStackOptions, SocketKind } from './sip-types.js';
+import { FailoverDial, TrunkList, type TrunkEntry } from './trunks.js';
 import { digestModule, sipModule } from './stack.js';
 
+export type SipTrunkOptions = TrunkEntry & {
+  /** IP addresses and CIDR ranges (IPv4, IPv6) allowed to send us requests, besides `host` itself when it is an IP. */
+  allowedSources: string[];
+};
+
 export interface SipOptions {
-  listen: { address: string; port: number; udp: boolean; tcp: boolean };
+  listen: {
+    address: string;
+    port: number;
+    udp: boolean;
+    tcp: boolean;
+    /** A TLS server for requests from the trunk (in-dialog BYEs over TLS, inbound calls); off when absent. */
+    tls?: { port: number; certFile: string; keyFile: string };
+  };
   /** Address written into Via/Contact; defaults to listen.address. */
   publicAddress?: string;
-  trunk: TrunkTarget & {
-    /** IP addresses and CIDR ranges (IPv4, IPv6) allowed to send us requests, besides `host` itself when it is an IP. */
-    allowedSources: string[];
-  };
+  /** A single trunk (shorthand for `trunks: [trunk]`); ignored when `trunks` lists any. */
+  trunk?: SipTrunkOptions;
+  /** Trunks in order of preference: an outbound call fails over down the list (trunks.ts). */
+  trunks?: SipTrunkOptions[];
+  /** No response at all to an INVITE within this → the next trunk (when there is one). Default 4000. */
+  trunkAttemptTimeoutMs?: number;
   /** Inbound TCP connections: at most this many per source IP; closed after this long without traffic or a transaction. */
   tcpLimits?: { maxConnectionsPerSource: number; idleTimeoutMs: number };
   /** No final answer to an outbound INVITE within this → CANCEL and failed(408). */
@@ -95,6 +111,9 @@ class Endpoint implements SipEndpoint {
   private readonly tcpPerSource = new Map<string, number>();
   private readonly tcpLimits: { maxConnectionsPerSource: number; idleTimeoutMs: number };
   private readonly publicAddress: string;
+  private readonly trunkList: TrunkList;
+  /** CA bundles by file, read once (the first connection checks the file is there at start already). */
+  private readonly caFiles = new Map<string, Buffer>();
   private draining = false;
   private closed = false;
 
@@ -104,7 +123,17 @@ class Endpoint implements SipEndpoint {
     private readonly onIncoming: IncomingCallHandler,
   ) {
     this.publicAddress = opts.publicAddress ?? opts.listen.address;
-    this.sources = new AllowedSources(opts.trunk.allowedSources, isIP(plainIp(opts.trunk.host)) ? [opts.trunk.host] : []);
+    const trunks = opts.trunks && opts.trunks.length > 0 ? opts.trunks : opts.trunk ? [opts.trunk] : [];
+    if (trunks.length === 0) throw new MonologueError('CONFIG_INVALID', 'no SIP trunk configured: set sip.trunk or sip.trunks');
+    for (const t of trunks) checkTrunk(t);
+    this.trunkList = new TrunkList(trunks);
+    // Every trunk may call us and send in-dialog requests: their ranges and their own IPs.
+    this.sources = new AllowedSources(
+      trunks.flatMap((t) => t.allowedSources),
+      trunks.map((t) => t.host).filter((h) => isIP(plainIp(h)) !== 0),
+    );
+    const tlsListen = opts.listen.tls;
+    const usesTls = trunks.some((t) => t.transport === 'tls') || tlsListen !== undefined;
     this.refusals = new Refusals(this.log);
     this.tcpLimits = opts.tcpLimits ?? DEFAULT_TCP_LIMITS;
     const globalHeaders = checkHeaders(opts.headers ?? {});
@@ -122,6 +151,11 @@ class Endpoint implements SipEndpoint {
       rawFilter: (data, rinfo, reply) => this.filterDatagram(data, rinfo, reply),
       onSocket: (kind, s) => waits.push(...this.adopt(kind, s)),
       admit: (rq, remote) => this.admit(rq, remote),
+      ...(usesTls && {
+        tls: tlsListen ? { cert: readPem(tlsListen.certFile, 'sip.tls.certFile'), key: readPem(tlsListen.keyFile, 'sip.tls.keyFile') } : {},
+        ...(tlsListen && { tls_port: tlsListen.port }),
+        tlsConnect: (port: number, address: string, hostname: string | undefined) => this.connectTls(trunks, port, address, hostname),
+      }),
     };
     const stack = this.sip.create(stackOptions, (rq, remote) => guarded(this.log, 'request', () => this.onRequest(rq, remote)));
     this.core = {
@@ -131,7 +165,10 @@ class Endpoint implements SipEndpoint {
       log: this.log,
       sessionTimers: opts.sessionTimers ?? DEFAULT_SESSION_TIMERS,
       trusted: (host) => this.sources.has(host),
-      contact: (t) => `sip:monologue@${hostPort(this.publicAddress, opts.listen.port)}${t === 'tcp' ? ';transport=tcp' : ''}`,
+      contact: (t) =>
+        t === 'tls'
+          ? `sip:monologue@${hostPort(this.publicAddress, tlsListen?.port ?? 5061)};transport=tls`
+          : `sip:monologue@${hostPort(this.publicAddress, opts.listen.port)}${t === 'tcp' ? ';transport=tcp' : ''}`,
       addDialog: (k, o) => this.dialogs.set(k, o),
       removeDialog: (k) => this.dialogs.delete(k),
       track: (l) => this.legs.add(l),
@@ -147,13 +184,18 @@ class Endpoint implements SipEndpoint {
     this.trunk = {
       dial: (request, listener, headers = {}) => {
         if (this.closed) throw new MonologueError('sip-closed', 'SIP endpoint is closed');
-        const t = opts.trunk;
-        const call = new OutboundCall(
-          this.core, this.digest,
-          { host: t.host, port: t.port, transport: t.transport, username: t.username, password: t.password, domain: t.domain },
-          request, listener, opts.inviteTimeoutMs,
-          // Our call id rides on the INVITE so provider webhooks that echo custom headers can name the call.
-          { ...globalHeaders, ...(request.callRef && { 'X-Monologue-Call': request.callRef }), ...checkHeaders(headers) },
+        // Our call id rides on every attempt's INVITE so provider webhooks that echo custom headers can name the call.
+        const extra = { ...globalHeaders, ...(request.callRef && { 'X-Monologue-Call': request.callRef }), ...checkHeaders(headers) };
+        const call = new FailoverDial(
+          this.trunkList,
+          (t, attemptListener, observe) =>
+            new OutboundCall(
+              this.core, this.digest,
+              { host: t.host, port: t.port, transport: t.transport, username: t.username, password: t.password, domain: t.domain, scheme: t.scheme },
+              request, attemptListener, opts.inviteTimeoutMs, extra, observe,
+            ),
+          listener,
+          { attemptTimeoutMs: opts.trunkAttemptTimeoutMs ?? 4000, log: this.log },
         );
         call.start();
         return call;
@@ -186,8 +228,31 @@ class Endpoint implements SipEndpoint {
 
   // ------------------------------------------------------------ sockets
 
-  private adopt(kind: 'udp' | 'tcp-server' | 'tcp-conn', s: unknown): Promise<void>[] {
-    if (kind === 'tcp-conn') {
+  /**
+   * Each outgoing TLS connection: the settings of the trunk the URI named (a route-set hop that names no
+   * trunk gets the first TLS trunk's), SNI and the identity check against the trunk's name, and
+   * certificate verification unless that trunk turned it off. A failed check fails the attempt (the
+   * stack's 503 with `transportError`): nothing is ever sent in cleartext instead.
+   */
+  private connectTls(trunks: readonly SipTrunkOptions[], port: number, address: string, hostname: string | undefined): TLSSocket {
+    const named = trunks.find((t) => t.transport === 'tls' && (t.host === hostname || t.host === address));
+    const t = named ?? trunks.find((x) => x.transport === 'tls');
+    const name = t?.tls?.servername || (hostname && isIP(plainIp(hostname)) === 0 ? hostname : undefined);
+    const caFile = t?.tls?.caFile;
+    let ca: Buffer | undefined;
+    if (caFile) {
+      ca = this.caFiles.get(caFile) ?? readFileSync(caFile);
+      this.caFiles.set(caFile, ca);
+    }
+    const c = tlsConnect({ host: address, port, ...(name && { servername: name }), ...(ca && { ca }), rejectUnauthorized: t?.tls?.rejectUnauthorized !== false });
+    c.once('error', (err: NodeJS.ErrnoException) => {
+      this.log.warn({ code: 'SIP_TLS_FAILED', peer: `${address}:${port}`, servername: name, err: err.message, reason: err.code }, 'sip: TLS connection to the trunk failed');
+    });
+    return c;
+  }
+
+  private adopt(kind: SocketKind, s: unknown): Promise<void>[] {
+    if (kind === 'tcp-conn' || kind === 'tls-conn') {
       const c = s as Socket;
       this.sockets.add(c);
       c.on('error', () => {});
@@ -202,6 +267,8 @@ class Endpoint implements SipEndpoint {
     });
     (server as NodeJS.EventEmitter).on('error', (err: Error) => this.log.warn({ err: err.message, kind }, 'sip: socket error'));
     if (kind === 'tcp-server') (server as Server).on('connection', (c: Socket) => this.onConnection(c));
+    // A TLS peer is checked at TCP accept, before the handshake costs us anything.
+    if (kind === 'tls-server') (server as Server).on('connection', (c: Socket) => this.onConnection(c));
     return [ready];
   }
 
@@ -331,7 +398,8 @@ class Endpoint implements SipEndpoint {
       this.log.info('sip: INVITE session interval below our minimum, 422');
       return this.reply(rq, terms.reject.status, { headers: terms.reject.headers });
     }
-    const transport: Transport = remote.protocol.toUpperCase() === 'TCP' ? 'tcp' : 'udp';
+    const proto = remote.protocol.toUpperCase();
+    const transport: Transport = proto === 'TCP' ? 'tcp' : proto === 'TLS' ? 'tls' : 'udp';
     this.reply(rq, 100);
     const call = new InboundCall(this.core, rq, remote, transport, {
       session: terms.session,
@@ -363,6 +431,22 @@ class Endpoint implements SipEndpoint {
     const toTag = status > 100 && !tagOf(rq.headers.to) ? `x${Math.random().toString(36).slice(2, 10)}` : undefined;
     this.core.stack.send(makeResponse(rq, status, { ...extra, toTag }));
   }
+}
+
+/** Certificates and keys are read once at start; a missing file is a configuration error naming its key. */
+function readPem(path: string, key: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new MonologueError('CONFIG_INVALID', `config key "${key}" names ${JSON.stringify(path)}, which cannot be read: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function checkTrunk(t: SipTrunkOptions): void {
+  if (t.scheme === 'sips' && t.transport !== 'tls') {
+    throw new MonologueError('CONFIG_INVALID', `trunk ${t.host}: scheme "sips" needs transport "tls"`);
+  }
+  if (t.tls?.caFile) readPem(t.tls.caFile, 'sip.trunk.tls.caFile');
 }
 
 function checkHeaders(headers: Record<string, string>): Record<string, string> {

@@ -25,7 +25,12 @@ export interface TrunkTarget {
   password?: string;
   /** Host of our From URI; defaults to the trunk host. */
   domain?: string;
+  /** `sips`: Request-URI and To are `sips:` (TLS end to end, RFC 5630); only with transport `tls`. */
+  scheme?: 'sip' | 'sips';
 }
+
+/** Sees every response to our INVITE before the call does (failover watches for liveness and 503s). */
+export type ResponseObserver = (rs: SipResponse) => void;
 
 type State = 'calling' | 'answered' | 'done';
 
@@ -63,6 +68,7 @@ export class OutboundCall implements OutboundLeg, DialogUser {
     private readonly listener: OutboundListener,
     private readonly inviteTimeoutMs: number,
     private readonly extraHeaders: Record<string, string>,
+    private readonly observe?: ResponseObserver,
   ) {
     this.sipCallId = newCallId(core.stack.hostname());
     this.log = core.log.child({ sipCallId: this.sipCallId, dir: 'out' });
@@ -318,7 +324,8 @@ export class OutboundCall implements OutboundLeg, DialogUser {
 
   private requestUri(): string {
     const t = this.trunk;
-    return `sip:${this.request.to}@${hostPort(t.host, t.port)}${t.transport === 'tcp' ? ';transport=tcp' : ''}`;
+    if (t.scheme === 'sips') return `sips:${this.request.to}@${hostPort(t.host, t.port)}`;
+    return `sip:${this.request.to}@${hostPort(t.host, t.port)}${t.transport === 'udp' ? '' : `;transport=${t.transport}`}`;
   }
 
   private buildInvite(sdp: string): SipRequest {
@@ -328,7 +335,7 @@ export class OutboundCall implements OutboundLeg, DialogUser {
       method: 'INVITE',
       uri: this.requestUri(),
       headers: {
-        to: { uri: `sip:${this.request.to}@${t.host}`, params: {} },
+        to: { uri: `${t.scheme ?? 'sip'}:${this.request.to}@${t.host}`, params: {} },
         from: { uri: `sip:${this.request.from}@${t.domain ?? t.host}`, params: { tag: this.fromTag } },
         'call-id': this.sipCallId,
         cseq: { method: 'INVITE', seq: this.seq },
@@ -349,7 +356,9 @@ export class OutboundCall implements OutboundLeg, DialogUser {
     const seq = rq.headers.cseq!.seq;
     this.core.stack.send(rq, (rs) =>
       guarded(this.log, 'INVITE response', () => {
-        if (rs.headers.cseq?.seq === seq) this.onResponse(rs);
+        if (rs.headers.cseq?.seq !== seq) return;
+        if (this.observe) this.observe(rs);
+        this.onResponse(rs);
       }),
     );
   }

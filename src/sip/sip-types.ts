@@ -83,6 +83,8 @@ export interface SipResponse {
   headers: SipHeaders;
   content?: string;
   method?: undefined;
+  /** Patched: set on the 503 the stack makes up when the transport failed (no trunk sent it). */
+  transportError?: string;
 }
 
 export type SipMessage = SipRequest | SipResponse;
@@ -94,6 +96,8 @@ export interface SipRemote {
   port: number;
   local?: { address: string; port: number };
 }
+
+export type SocketKind = 'udp' | 'tcp-server' | 'tcp-conn' | 'tls-server' | 'tls-conn';
 
 /** Options of `create`. The `on*` hooks exist only in our patched load (stack.ts). */
 export interface SipStackOptions {
@@ -114,8 +118,14 @@ export interface SipStackOptions {
   };
   /** Patched: every UDP datagram before parsing; return false to drop it. `reply` sends raw bytes back. */
   rawFilter?(data: Buffer, rinfo: { address: string; port: number }, reply: (bytes: Buffer) => void): boolean;
-  /** Patched: the UDP socket, the TCP server and each outgoing TCP connection, as they are created. */
-  onSocket?(kind: 'udp' | 'tcp-server' | 'tcp-conn', socket: unknown): void;
+  /** Patched: the UDP socket, the TCP and TLS servers and each outgoing TCP or TLS connection, as they are created. */
+  onSocket?(kind: SocketKind, socket: unknown): void;
+  /** Options of the TLS transport; its presence turns the transport on (a server only with `tls_port`). */
+  tls?: import('node:tls').TlsOptions;
+  /** Port of the TLS server; unset: outgoing TLS only. */
+  tls_port?: number;
+  /** Patched: opens each outgoing TLS connection; `hostname` is the URI's host the address came from. */
+  tlsConnect?(port: number, address: string, hostname: string | undefined): import('node:tls').TLSSocket;
   /** Patched: every parsed request (both transports) before transaction lookup; false drops it unanswered. */
   admit?(rq: SipRequest, remote: SipRemote): boolean;
 }

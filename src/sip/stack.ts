@@ -11,7 +11,16 @@
  * - TCP: no throw out of the data handler, no growth on a bad Content-Length, no console output;
  * - sockets handed to `onSocket` so the endpoint can attach error handlers and close connections;
  * - every request offered to `admit` before a server transaction exists, so a request we will not
- *   answer (wrong source) leaves no transaction behind waiting forever for our response.
+ *   answer (wrong source) leaves no transaction behind waiting forever for our response;
+ * - TLS: outgoing connections made by our `tlsConnect` (per-trunk CA, SNI and verification) with the
+ *   URI's host name passed down from the resolver, the TLS server only when `tls_port` is set, and
+ *   the TLS port (not the UDP one) in a TLS Via;
+ * - a `sips:` URI without a transport parameter resolves to TLS only (upstream: UDP first), so a
+ *   secure URI never goes out in cleartext;
+ * - the 503 the stack makes up for a transport error (refused connection, failed TLS handshake)
+ *   carries that error as `transportError`, so the failover can tell it from a trunk's own 503; and
+ *   when the last resolved address answers 503, that response itself (its Retry-After, its
+ *   `transportError`) reaches us, not a blank copy made up by the address search.
  */
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
@@ -75,6 +84,42 @@ const PATCHES: readonly Patch[] = [
   [
     'var t = m.method ? transaction.getServer(m) : transaction.getClient(m);',
     'if(m.method && options.admit && !options.admit(m, remote)) return;\n      var t = m.method ? transaction.getServer(m) : transaction.getClient(m);',
+  ],
+  [
+    'function(port, host, callback) { return tls.connect(port, host, options.tls, callback); },',
+    "function(port, host, callback, hostname) { var c = options.tlsConnect ? options.tlsConnect(port, host, hostname) : tls.connect(port, host, options.tls, callback); options.onSocket && options.onSocket('tls-conn', c); return c; },",
+  ],
+  [
+    'var server = tls.createServer(options.tls, callback);\n      server.listen(options.tls_port || 5061, options.address);',
+    "if(!options.tls_port) return { close: function() {} };\n      var server = tls.createServer(options.tls, callback);\n      options.onSocket && options.onSocket('tls-server', server);\n      server.listen(options.tls_port, options.address);",
+  ],
+  ['return init(connect(remote.port, remote.address), remote)(error);', 'return init(connect(remote.port, remote.address, undefined, remote.hostname), remote)(error);'],
+  [
+    'm.headers.via[0].port = options.port || defaultPort(this.protocol);',
+    "m.headers.via[0].port = (this.protocol === 'TLS' ? options.tls_port : options.port) || defaultPort(this.protocol);",
+  ],
+  [
+    'function resolve(uri, action) {',
+    'function resolve(uri, action) {\n  var done = action;\n  action = function(a) { a.forEach(function(x) { x.hostname = uri.host; }); done(a); };',
+  ],
+  ["var protocol = uri.params.transport || 'UDP';", "var protocol = uri.params.transport || (uri.schema === 'sips' ? 'TLS' : 'UDP');"],
+  [
+    "var protocols = uri.params.transport ? [uri.params.transport] : ['UDP', 'TCP', 'TLS'];",
+    "var protocols = uri.params.transport ? [uri.params.transport] : uri.schema === 'sips' ? ['TLS'] : ['UDP', 'TCP', 'TLS'];",
+  ],
+  [
+    "var protocols = uri.params.transport ? [uri.params.transport] : ['tcp', 'udp', 'tls'];",
+    "var protocols = uri.params.transport ? [uri.params.transport] : uri.schema === 'sips' ? ['tls'] : ['tcp', 'udp', 'tls'];",
+  ],
+  [
+    'client.message(makeResponse(rq, 503));',
+    "var failed = makeResponse(rq, 503); failed.transportError = String((err && err.message) || err || 'transport error'); client.message(failed);",
+  ],
+  ['var lastStatusCode;', 'var lastStatusCode, lastResponse;'],
+  ['lastStatusCode = rs.status;', 'lastStatusCode = rs.status; lastResponse = rs;'],
+  [
+    'onresponse(makeResponse(rq, lastStatusCode || 404));',
+    'onresponse(lastResponse && lastResponse.status === lastStatusCode ? lastResponse : makeResponse(rq, lastStatusCode || 404));',
   ],
   ['console.log("Flood attempt, destroying stream");', ''],
   ['console.log("err: ", err);', ''],
