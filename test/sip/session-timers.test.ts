@@ -53,6 +53,14 @@ describe('session timers (RFC 4028), short intervals', { concurrency: true }, ()
     assert.deepEqual(l.events.map((e) => e.type), ['answered', 'ended']);
   });
 
+  test('outbound: the trunk\'s re-INVITE while our refresh re-INVITE is pending → 491; ours then completes', async () => {
+    const { run, l } = await outbound('uas-glare', { se: '6' });
+    const res = await run.done;
+    assert.equal(res.code, 0, res.errors + res.stderr);
+    await l.waitFor((e) => e.type === 'ended');
+    assert.deepEqual(l.events.map((e) => e.type), ['answered', 'ended'], 'the glaring offer never reached the call');
+  });
+
   for (const refresher of ['uas', 'uac'] as const) {
     test(`outbound, refresher=${refresher} and ${refresher === 'uas' ? 'the trunk never refreshes' : 'our UPDATE is never answered'}: BYE with Reason, ended('session-expired')`, async () => {
       const started = Date.now();
