@@ -23,8 +23,8 @@ async function outbound(scenario: string, keys: Record<string, string>) {
   cleanups.push(() => run.kill());
   await run.ready;
   const l = outboundRecorder();
-  t.ep.trunk.dial(CALL, l);
-  return { t, run, l };
+  const leg = t.ep.trunk.dial(CALL, l);
+  return { t, run, l, leg };
 }
 
 async function inbound(scenario: string, keys: Record<string, string>): Promise<{ t: TestEndpoint; rec: ReturnType<typeof inboundRecorder>; res: Awaited<ReturnType<typeof startSipp>['done']> }> {
@@ -51,6 +51,14 @@ describe('session timers (RFC 4028), short intervals', { concurrency: true }, ()
     assert.equal(res.code, 0, res.errors + res.stderr);
     await l.waitFor((e) => e.type === 'ended');
     assert.deepEqual(l.events.map((e) => e.type), ['answered', 'ended']);
+  });
+
+  test('outbound: the trunk\'s re-INVITE while our refresh re-INVITE is pending → 491; ours then completes', async () => {
+    const { run, l } = await outbound('uas-glare', { se: '6' });
+    const res = await run.done;
+    assert.equal(res.code, 0, res.errors + res.stderr);
+    await l.waitFor((e) => e.type === 'ended');
+    assert.deepEqual(l.events.map((e) => e.type), ['answered', 'ended'], 'the glaring offer never reached the call');
   });
 
   for (const refresher of ['uas', 'uac'] as const) {
@@ -81,6 +89,15 @@ describe('session timers (RFC 4028), short intervals', { concurrency: true }, ()
     assert.equal(res.code, 0, res.errors + res.stderr);
     const ended = await rec.waitFor((e) => e.type === 'ended');
     assert.equal(ended.type === 'ended' && ended.reason, 'session-expired');
+  });
+
+  test('outbound, the trunk answers 422 with Min-SE → INVITE resent once with that interval, then answered', async () => {
+    const { run, l, leg } = await outbound('uas-422', {});
+    await l.waitFor((e) => e.type === 'answered');
+    leg.end();
+    const res = await run.done;
+    assert.equal(res.code, 0, res.errors + res.stderr);
+    assert.deepEqual(l.events.map((e) => e.type), ['answered']);
   });
 
   test('inbound, Session-Expires below our minimum → 422 with Min-SE, handler not called', async () => {
