@@ -7,40 +7,21 @@
  * The trunk answers telephone-event with the payload type we offered (RFC 3264 §6.1): rtpengine 10.5 matches
  * answer codecs by number, so a trunk that renumbers it gets no events (README, DTMF).
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import * as sdpTransform from 'sdp-transform';
 import { createLogger } from '../../src/log.js';
 import { MonologueError } from '../../src/errors.js';
 import { DTMF_TIMING } from '../../src/calls/ports.js';
-import {
-  createRtpengineProcess,
-  createRtpengineRelay,
-  type RtpengineProcess,
-  type RtpengineRelay,
-  type RtpengineSession,
-} from '../../src/media/index.js';
-import { freeUdpPort, freeUdpPortRange } from '../helpers/ports.js';
+import type { RtpengineSession } from '../../src/media/index.js';
 import { createRtpPeer, type DtmfEvent, type RtpPeer } from '../helpers/rtp-peer.js';
+import { useRtpengine } from '../helpers/rtpengine-rig.js';
 import { createWrtcDialer, type WrtcDialer } from './wrtc-dialer.js';
 
 const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
-let rtpengine: RtpengineProcess;
-let relay: RtpengineRelay;
-let seq = 0;
-const callId = (): string => `dtmf-${process.pid}-${Date.now()}-${++seq}`;
-
-before(async () => {
-  const range = await freeUdpPortRange(80);
-  rtpengine = createRtpengineProcess({ log, ngPort: await freeUdpPort(), portMin: range.min, portMax: range.max });
-  await rtpengine.start();
-  relay = createRtpengineRelay({ ng: rtpengine.ng, trunkCodecs: ['PCMU', 'PCMA'], log });
-});
-
-after(async () => {
-  await rtpengine?.stop();
-});
+const rig = useRtpengine(log, 'dtmf', { ports: 80 });
+const callId = rig.callId;
 
 /** Duration field (8 kHz units) of an event played for DTMF_TIMING.toneMs: rtpengine rounds up to 20 ms frames. */
 function assertDtmf(events: DtmfEvent[], digits: string): void {
@@ -66,7 +47,7 @@ function telephoneEventPt(sdp: string): number {
 
 /** An outbound call (dialer offers) with audio flowing both ways. */
 async function outboundCall(): Promise<Leg> {
-  const session = relay.open(callId());
+  const session = rig.relay.open(callId());
   const dialer = createWrtcDialer(440);
   const trunkOffer = await session.dialerOffer(await dialer.offer());
   const peer = await createRtpPeer({ tone: 1000, codec: 'PCMU', telephoneEventPt: telephoneEventPt(trunkOffer) });
@@ -80,7 +61,7 @@ async function outboundCall(): Promise<Leg> {
 
 /** An inbound call (trunk offers telephone-event 101) with audio flowing both ways. */
 async function inboundCall(): Promise<Leg> {
-  const session = relay.open(callId());
+  const session = rig.relay.open(callId());
   const dialer = createWrtcDialer(440);
   const peer = await createRtpPeer({ tone: 1000, codec: 'PCMU' });
   const dialerSdp = await session.trunkOffer(peer.sdp());
@@ -182,7 +163,7 @@ describe('DTMF to the trunk', { concurrency: true }, () => {
   });
 
   test('refusals: before both legs DTMF_NOT_READY, bad digits BAD_DTMF, after close MEDIA_CLOSED', async () => {
-    const session = relay.open(callId());
+    const session = rig.relay.open(callId());
     const dialer = createWrtcDialer(440);
     try {
       assert.equal(await rejection(session.sendDtmf('1')), 'DTMF_NOT_READY', 'before any offer');
@@ -199,7 +180,7 @@ describe('DTMF to the trunk', { concurrency: true }, () => {
   });
 
   test('answered but no RTP from the dialer yet: DTMF_NOT_READY, not a media failure', async () => {
-    const session = relay.open(callId());
+    const session = rig.relay.open(callId());
     const dialer = createWrtcDialer(440);
     const peer = await createRtpPeer({ tone: 1000, codec: 'PCMU' });
     try {

@@ -6,18 +6,18 @@
  * Each peer plays its own tone, so "who does the dialer hear" is a frequency check; "does the trunk hear
  * us" is a packet count over a window measured in audio the dialer received, not in wall-clock sleeps.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { createSocket } from 'node:dgram';
 import assert from 'node:assert/strict';
 import * as sdpTransform from 'sdp-transform';
 import { createLogger } from '../../src/log.js';
-import { codecNames, createRtpengineProcess, createRtpengineRelay, type RtpengineProcess, type RtpengineRelay } from '../../src/media/index.js';
+import { codecNames } from '../../src/media/index.js';
 import { mediaFlow } from '../../src/media/sdp.js';
-import { freeUdpPort, freeUdpPortRange } from '../helpers/ports.js';
 import { createRtpPeer, type RtpPeer } from '../helpers/rtp-peer.js';
 import { dbRatio } from '../helpers/tone.js';
 import { until } from '../helpers/until.js';
 import { legEndpoint } from '../helpers/ng-query.js';
+import { useRtpengine } from '../helpers/rtpengine-rig.js';
 import { createWrtcDialer, type WrtcDialer } from './wrtc-dialer.js';
 
 const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
@@ -26,21 +26,8 @@ const EARLY_TONE = 600;
 const TRUNK_TONE = 1000;
 const MOVED_TONE = 1400;
 
-let rtpengine: RtpengineProcess;
-let relay: RtpengineRelay;
-let seq = 0;
-const callId = (): string => `chg-${process.pid}-${Date.now()}-${++seq}`;
-
-before(async () => {
-  const range = await freeUdpPortRange(60);
-  rtpengine = createRtpengineProcess({ log, ngPort: await freeUdpPort(), portMin: range.min, portMax: range.max });
-  await rtpengine.start();
-  relay = createRtpengineRelay({ ng: rtpengine.ng, trunkCodecs: ['PCMU', 'PCMA'], log });
-});
-
-after(async () => {
-  await rtpengine?.stop();
-});
+const rig = useRtpengine(log, 'chg');
+const callId = rig.callId;
 
 function mediaOf(sdp: string): { address: string; port: number } {
   const p = sdpTransform.parse(sdp);
@@ -81,7 +68,7 @@ async function settle(dialer: WrtcDialer): Promise<void> {
 
 describe('early media: a second trunk answer moves the trunk leg', () => {
   test('183 to one peer, 200 to another address: the dialer hears each in turn, the old one is cut off', async () => {
-    const session = relay.open(callId());
+    const session = rig.relay.open(callId());
     const dialer = createWrtcDialer(DIALER_TONE);
     const early = await createRtpPeer({ tone: EARLY_TONE, host: '127.0.0.1' });
     const final = await createRtpPeer({ tone: TRUNK_TONE, host: '127.0.0.2' });
@@ -121,7 +108,7 @@ describe('early media: a second trunk answer moves the trunk leg', () => {
 for (const direction of ['outbound', 'inbound'] as const) {
   describe(`mid-call offers from the trunk (${direction})`, () => {
     test('hold (sendonly) → recvonly answer and no audio to the trunk; resume; move to another address', async () => {
-      const session = relay.open(callId());
+      const session = rig.relay.open(callId());
       const dialer = createWrtcDialer(DIALER_TONE);
       const peer = await createRtpPeer({ tone: TRUNK_TONE, host: '127.0.0.1' });
       const moved = await createRtpPeer({ tone: MOVED_TONE, host: '127.0.0.3' });
@@ -180,7 +167,7 @@ for (const direction of ['outbound', 'inbound'] as const) {
 describe('ordering and old-style hold', () => {
   test('a 200 answered while the 183 is still in flight lands last: the trunk leg points at the 200', async () => {
     const id = callId();
-    const session = relay.open(id);
+    const session = rig.relay.open(id);
     const dialer = createWrtcDialer(DIALER_TONE);
     const early = await createRtpPeer({ host: '127.0.0.1' });
     const final = await createRtpPeer({ host: '127.0.0.2' });
@@ -188,7 +175,7 @@ describe('ordering and old-style hold', () => {
       await session.dialerOffer(await dialer.offer());
       const [a183, a200] = await Promise.all([session.trunkAnswer(early.sdp()), session.trunkAnswer(final.sdp())]);
       assert.equal(mediaOf(a183).port, mediaOf(a200).port);
-      assert.deepEqual(legEndpoint(await rtpengine.ng.query(id), `${id}-t`), { address: '127.0.0.2', port: final.port });
+      assert.deepEqual(legEndpoint(await rig.rtpengine.ng.query(id), `${id}-t`), { address: '127.0.0.2', port: final.port });
     } finally {
       dialer.close();
       await early.close();
@@ -199,7 +186,7 @@ describe('ordering and old-style hold', () => {
 
   test('c=0.0.0.0 (RFC 2543 hold) is answered recvonly; a later offer with an address resumes', async () => {
     const id = callId();
-    const session = relay.open(id);
+    const session = rig.relay.open(id);
     const dialer = createWrtcDialer(DIALER_TONE);
     const peer = await createRtpPeer();
     try {
@@ -209,7 +196,7 @@ describe('ordering and old-style hold', () => {
       assert.equal(mediaFlow(held), 'recvonly');
       const resumed = await session.trunkReoffer(reoffer(peer, 3));
       assert.equal(mediaFlow(resumed), 'sendrecv');
-      assert.deepEqual(legEndpoint(await rtpengine.ng.query(id), `${id}-t`), { address: '127.0.0.1', port: peer.port });
+      assert.deepEqual(legEndpoint(await rig.rtpengine.ng.query(id), `${id}-t`), { address: '127.0.0.1', port: peer.port });
     } finally {
       dialer.close();
       await peer.close();
@@ -220,7 +207,7 @@ describe('ordering and old-style hold', () => {
 
 describe('re-offers and the recording fork', () => {
   test('the fork survives a re-offer, pauses while the trunk holds, and resumes with the call', async () => {
-    const session = relay.open(callId());
+    const session = rig.relay.open(callId());
     const dialer = createWrtcDialer(DIALER_TONE);
     const peer = await createRtpPeer({ tone: TRUNK_TONE });
     const sink = createSocket('udp4');
@@ -267,7 +254,7 @@ describe('re-offers and the recording fork', () => {
 
 describe('mid-call offers: a new codec', () => {
   test('a re-offer without the running codec (PCMU → PCMA only) is refused; the call keeps PCMU; one that keeps it is taken', async () => {
-    const session = relay.open(callId());
+    const session = rig.relay.open(callId());
     const dialer = createWrtcDialer(DIALER_TONE);
     const peer = await createRtpPeer({ tone: TRUNK_TONE, codec: 'PCMU' });
     const alaw = await createRtpPeer({ tone: MOVED_TONE, codec: 'PCMA', host: '127.0.0.3' });
@@ -297,7 +284,7 @@ describe('mid-call offers: a new codec', () => {
 
 describe('mid-call offers: refused input', () => {
   test('before answer, bad SDP, after close', async () => {
-    const session = relay.open(callId());
+    const session = rig.relay.open(callId());
     const dialer = createWrtcDialer(DIALER_TONE);
     const peer = await createRtpPeer();
     try {

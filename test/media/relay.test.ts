@@ -5,7 +5,7 @@
  *
  *   node --import tsx --test test/media/*.test.ts
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as sdpTransform from 'sdp-transform';
 import { createLogger } from '../../src/log.js';
@@ -15,12 +15,12 @@ import {
   createNgClient,
   createRtpengineProcess,
   createRtpengineRelay,
-  type RtpengineProcess,
   type RtpengineRelay,
 } from '../../src/media/index.js';
 import { freeUdpPort, freeUdpPortRange } from '../helpers/ports.js';
 import { createRtpPeer, type RtpPeer } from '../helpers/rtp-peer.js';
 import { dbRatio } from '../helpers/tone.js';
+import { useRtpengine } from '../helpers/rtpengine-rig.js';
 import { createWrtcDialer, type WrtcDialer } from './wrtc-dialer.js';
 
 const log = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
@@ -29,21 +29,8 @@ const TRUNK_TONE = 1000;
 /** Audio to let flow before measuring. */
 const LISTEN_MS = 2500;
 
-let rtpengine: RtpengineProcess;
-let relay: RtpengineRelay;
-let seq = 0;
-const callId = (): string => `test-${process.pid}-${Date.now()}-${++seq}`;
-
-before(async () => {
-  const range = await freeUdpPortRange(60);
-  rtpengine = createRtpengineProcess({ log, ngPort: await freeUdpPort(), portMin: range.min, portMax: range.max });
-  await rtpengine.start();
-  relay = createRtpengineRelay({ ng: rtpengine.ng, trunkCodecs: ['PCMU', 'PCMA'], log });
-});
-
-after(async () => {
-  await rtpengine?.stop();
-});
+const rig = useRtpengine(log, 'test');
+const callId = rig.callId;
 
 function assertPlainRtp(sdp: string): void {
   const p = sdpTransform.parse(sdp);
@@ -82,7 +69,7 @@ async function assertTonesPass(dialer: WrtcDialer, peer: RtpPeer): Promise<void>
 describe('rtpengine relay: audio both ways', () => {
   test('outbound: browser offers, trunk answers (PCMU)', async () => {
     const id = callId();
-    const session = relay.open(id);
+    const session = rig.relay.open(id);
     const dialer = createWrtcDialer(DIALER_TONE);
     const peer = await createRtpPeer({ tone: TRUNK_TONE, codec: 'PCMU' });
     try {
@@ -94,7 +81,7 @@ describe('rtpengine relay: audio both ways', () => {
       const browserAnswer = await session.trunkAnswer(peer.sdp());
       assertWebRtc(browserAnswer);
       await dialer.accept(browserAnswer);
-      assert.ok((await relay.listCalls()).includes(id));
+      assert.ok((await rig.relay.listCalls()).includes(id));
       await assertTonesPass(dialer, peer);
     } finally {
       dialer.close();
@@ -105,7 +92,7 @@ describe('rtpengine relay: audio both ways', () => {
 
   test('inbound: trunk offers (PCMU), browser answers', async () => {
     const id = callId();
-    const session = relay.open(id);
+    const session = rig.relay.open(id);
     const dialer = createWrtcDialer(DIALER_TONE);
     const peer = await createRtpPeer({ tone: TRUNK_TONE, codec: 'PCMU' });
     try {
@@ -129,20 +116,20 @@ describe('rtpengine relay: audio both ways', () => {
 describe('rtpengine relay: lifecycle and errors', () => {
   test('close() deletes the call, twice is fine, and a never-offered session closes cleanly', async () => {
     const id = callId();
-    const session = relay.open(id);
+    const session = rig.relay.open(id);
     const dialer = createWrtcDialer(DIALER_TONE);
     try {
       await session.dialerOffer(await dialer.offer());
-      assert.ok((await relay.listCalls()).includes(id));
+      assert.ok((await rig.relay.listCalls()).includes(id));
       await session.close();
-      assert.ok(!(await relay.listCalls()).includes(id));
+      assert.ok(!(await rig.relay.listCalls()).includes(id));
       await session.close();
       assert.equal(session.closed, true);
       await assert.rejects(session.trunkAnswer('v=0\r\n'), { code: 'MEDIA_CLOSED' });
     } finally {
       dialer.close();
     }
-    await relay.open(callId()).close();
+    await rig.relay.open(callId()).close();
   });
 
   test('bad SDP is refused with BAD_SDP before reaching rtpengine', async () => {
@@ -163,7 +150,7 @@ describe('rtpengine relay: lifecycle and errors', () => {
         ['port 0', (s) => s.trunkOffer(peer.sdp().replace(/m=audio \d+/, 'm=audio 0'))],
       ];
       for (const [name, run] of cases) {
-        const s = relay.open(callId());
+        const s = rig.relay.open(callId());
         await assert.rejects(run(s), (err: unknown) => {
           assert.ok(err instanceof MonologueError, `${name}: a MonologueError`);
           assert.equal(err.code, 'BAD_SDP', `${name}: ${err.message}`);
@@ -172,7 +159,7 @@ describe('rtpengine relay: lifecycle and errors', () => {
         await s.close();
       }
       // Out-of-order steps are refused too.
-      await assert.rejects(relay.open(callId()).trunkAnswer(peer.sdp()), { code: 'MEDIA_STATE' });
+      await assert.rejects(rig.relay.open(callId()).trunkAnswer(peer.sdp()), { code: 'MEDIA_STATE' });
     } finally {
       dialer.close();
       await peer.close();
@@ -192,7 +179,7 @@ describe('rtpengine relay: lifecycle and errors', () => {
       const s = dead.open(callId());
       await assert.rejects(s.trunkOffer(peer.sdp()), { code: 'MEDIA_TIMEOUT' });
       await s.close(); // never throws, even with rtpengine down
-      assert.equal(await relay.ready(), true);
+      assert.equal(await rig.relay.ready(), true);
     } finally {
       ng.close();
       await peer.close();
@@ -200,7 +187,7 @@ describe('rtpengine relay: lifecycle and errors', () => {
   });
 
   test('rtpengine refusing a command surfaces as MEDIA_REJECTED', async () => {
-    await assert.rejects(rtpengine.ng.answer({ 'call-id': callId(), 'from-tag': 'x', 'to-tag': 'y', sdp: 'v=0\r\n' }), (err: unknown) => {
+    await assert.rejects(rig.rtpengine.ng.answer({ 'call-id': callId(), 'from-tag': 'x', 'to-tag': 'y', sdp: 'v=0\r\n' }), (err: unknown) => {
       assert.ok(err instanceof MonologueError);
       assert.equal(err.code, 'MEDIA_REJECTED');
       assert.match(err.message, /^rtpengine refused answer: /);
@@ -211,7 +198,7 @@ describe('rtpengine relay: lifecycle and errors', () => {
 
 describe('rtpengine relay: trunk codec variants (SDP level)', () => {
   async function trunkOfferFor(codecs: ('PCMU' | 'PCMA' | 'opus')[]): Promise<string[]> {
-    const r = createRtpengineRelay({ ng: rtpengine.ng, trunkCodecs: codecs, log });
+    const r = createRtpengineRelay({ ng: rig.rtpengine.ng, trunkCodecs: codecs, log });
     const s = r.open(callId());
     const dialer = createWrtcDialer(DIALER_TONE);
     try {
@@ -243,7 +230,7 @@ describe('rtpengine relay: trunk codec variants (SDP level)', () => {
   });
 
   test('inbound PCMA trunk offer is answered in PCMA', async () => {
-    const s = relay.open(callId());
+    const s = rig.relay.open(callId());
     const dialer = createWrtcDialer(DIALER_TONE);
     const peer = await createRtpPeer({ codec: 'PCMA' });
     try {
@@ -262,15 +249,15 @@ describe('rtpengine relay: trunk codec variants (SDP level)', () => {
 
 describe('rtpengine supervisor', () => {
   test('restarts a killed rtpengine', async () => {
-    const pid = rtpengine.pid;
+    const pid = rig.rtpengine.pid;
     assert.ok(pid);
-    const readyAgain = new Promise<{ pid: number }>((resolve) => rtpengine.once('ready', resolve));
+    const readyAgain = new Promise<{ pid: number }>((resolve) => rig.rtpengine.once('ready', resolve));
     process.kill(pid, 'SIGKILL');
     const info = await readyAgain;
     assert.notEqual(info.pid, pid);
-    assert.equal(await relay.ready(), true);
-    assert.ok(rtpengine.restarts >= 1);
-    assert.deepEqual(await relay.listCalls(), []);
+    assert.equal(await rig.relay.ready(), true);
+    assert.ok(rig.rtpengine.restarts >= 1);
+    assert.deepEqual(await rig.relay.listCalls(), []);
   });
 
   test('stop() leaves no process behind; a taken ng port is refused', async () => {
@@ -282,7 +269,7 @@ describe('rtpengine supervisor', () => {
     await other.stop();
     await other.stop();
     assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' });
-    const clash = createRtpengineProcess({ log, ngPort: rtpengine.ng.port, portMin: range.min, portMax: range.max });
+    const clash = createRtpengineProcess({ log, ngPort: rig.rtpengine.ng.port, portMin: range.min, portMax: range.max });
     await assert.rejects(clash.start(), { code: 'MEDIA_PORT_IN_USE' });
   });
 });

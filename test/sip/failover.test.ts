@@ -11,10 +11,8 @@ import { createSipEndpoint, type SipEndpoint, type SipTrunkOptions } from '../..
 import { retryAfterSeconds, shouldFailOver } from '../../src/sip/trunks.js';
 import { startSilentTrunk } from '../helpers/silent-trunk.js';
 import { freePort, startSipp, type SippRun } from '../helpers/sipp.js';
-import { outboundRecorder } from './harness.js';
+import { CALL, outboundRecorder, SDP } from './harness.js';
 
-const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n';
-const CALL = { to: '+15550001111', from: '+15550002222', sdp: SDP };
 
 const cleanups: (() => unknown)[] = [];
 after(async () => {

@@ -1,10 +1,25 @@
 /** Shared set-up for the SIP tests: an endpoint on a free port and listeners that record events. */
+import { after } from 'node:test';
 import type { InboundLeg, InboundListener, InboundOffer, OutboundListener } from '../../src/calls/ports.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { createSipEndpoint, type SipEndpoint, type SipOptions } from '../../src/sip/endpoint.js';
 import { freePort } from '../helpers/sipp.js';
 
 export const log = createLogger(process.env.LOG_LEVEL ?? 'silent');
+
+/** The SDP our side offers (outbound calls) and answers with (inbound calls) in these tests. */
+export const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n';
+export const ANSWER = 'v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7002 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n';
+export const CALL = { to: '+15550001111', from: '+15550002222', sdp: SDP };
+
+/** Teardowns a test file pushes as it goes; all run, newest first, after the file's tests. */
+export function cleanupsAfterAll(): (() => unknown)[] {
+  const cleanups: (() => unknown)[] = [];
+  after(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+  return cleanups;
+}
 
 export interface Recorder<E> {
   events: E[];

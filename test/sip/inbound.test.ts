@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { startSipp } from '../helpers/sipp.js';
-import { inboundRecorder, outboundRecorder, sleep, startEndpoint } from './harness.js';
+import { ANSWER, cleanupsAfterAll, inboundRecorder, outboundRecorder, sleep, startEndpoint } from './harness.js';
 import { request, statusOf, udpExchange } from './raw.js';
 
-const ANSWER = 'v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7002 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n';
 const OFFER = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\n';
-const cleanups: (() => unknown)[] = [];
-after(async () => { for (const c of cleanups.reverse()) await c(); });
+const cleanups = cleanupsAfterAll();
 
 describe('inbound calls from sipp', { concurrency: true }, () => {
   for (const transport of ['u1', 't1'] as const) {

@@ -3,17 +3,13 @@
  * the trunk's side with real sipp; plus the INVITE checks that need no dialog (420, dialled number).
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { startSipp } from '../helpers/sipp.js';
-import { inboundRecorder, outboundRecorder, startEndpoint } from './harness.js';
+import { ANSWER, CALL, cleanupsAfterAll, inboundRecorder, outboundRecorder, SDP, startEndpoint } from './harness.js';
 import { firstLine, rawInvite, request, statusOf, udpExchange, udpPeer } from './raw.js';
 
-const ANSWER = 'v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7002 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n';
-const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n';
-const CALL = { to: '+15550001111', from: '+15550002222', sdp: SDP };
 
-const cleanups: (() => unknown)[] = [];
-after(async () => { for (const c of cleanups.reverse()) await c(); });
+const cleanups = cleanupsAfterAll();
 
 describe('in-dialog requests, PRACK, challenges', { concurrency: true }, () => {
   test('inbound: INFO → 200, in-dialog OPTIONS → 200 (Allow has UPDATE), NOTIFY → 501, stale CSeq → 500, re-INVITE without SDP → our offer, answer in the ACK → remoteOffer, BYE, OPTIONS after → 481', async () => {

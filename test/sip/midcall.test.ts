@@ -5,16 +5,12 @@
  * the call goes on.
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { startSipp } from '../helpers/sipp.js';
-import { inboundRecorder, outboundRecorder, startEndpoint } from './harness.js';
+import { ANSWER, CALL, cleanupsAfterAll, inboundRecorder, outboundRecorder, SDP, startEndpoint } from './harness.js';
 
-const ANSWER = 'v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7002 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n';
-const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n';
-const CALL = { to: '+15550001111', from: '+15550002222', sdp: SDP };
 
-const cleanups: (() => unknown)[] = [];
-after(async () => { for (const c of cleanups.reverse()) await c(); });
+const cleanups = cleanupsAfterAll();
 
 describe('mid-call offers and early media', { concurrency: true }, () => {
   for (const reject of [false, true]) {

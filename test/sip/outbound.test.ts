@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { startSipp, type SippRun } from '../helpers/sipp.js';
-import { outboundRecorder, sleep, startEndpoint, type TestEndpoint } from './harness.js';
+import { CALL, cleanupsAfterAll, outboundRecorder, SDP, sleep, startEndpoint, type TestEndpoint } from './harness.js';
 
-const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n';
-const CALL = { to: '+15550001111', from: '+15550002222', sdp: SDP };
 
-const cleanups: (() => unknown)[] = [];
-after(async () => { for (const c of cleanups.reverse()) await c(); });
+const cleanups = cleanupsAfterAll();
 
 async function setup(opts: Parameters<typeof startEndpoint>[1] = {}): Promise<TestEndpoint> {
   const t = await startEndpoint(() => { throw new Error('no inbound expected'); }, opts);

@@ -3,18 +3,14 @@
  * mechanics run in seconds; test/e2e/session-timers.test.ts runs the real 90 s intervals with media.
  */
 import assert from 'node:assert/strict';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { startSipp } from '../helpers/sipp.js';
-import { inboundRecorder, outboundRecorder, startEndpoint, type TestEndpoint } from './harness.js';
+import { ANSWER, CALL, cleanupsAfterAll, inboundRecorder, outboundRecorder, SDP, startEndpoint, type TestEndpoint } from './harness.js';
 import { request, statusOf, udpExchange } from './raw.js';
 
-const ANSWER = 'v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7002 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n';
-const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n';
-const CALL = { to: '+15550001111', from: '+15550002222', sdp: SDP };
 const SHORT = { seconds: 1800, minSeconds: 2 };
 
-const cleanups: (() => unknown)[] = [];
-after(async () => { for (const c of cleanups.reverse()) await c(); });
+const cleanups = cleanupsAfterAll();
 
 async function outbound(scenario: string, keys: Record<string, string>) {
   const t = await startEndpoint(() => { throw new Error('no inbound expected'); }, { sessionTimers: SHORT });

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { createLogger } from '../../src/log.js';
 import { until } from '../helpers/until.js';
-import { inboundRecorder, startEndpoint } from './harness.js';
+import { ANSWER, cleanupsAfterAll, inboundRecorder, startEndpoint } from './harness.js';
 import { firstLine, header, rawInDialog, rawInvite, request, udpPeer, type RawDialog } from './raw.js';
 
 /**
@@ -12,13 +12,11 @@ import { firstLine, header, rawInDialog, rawInvite, request, udpPeer, type RawDi
  * listens on 127.0.0.1; 127.0.0.1 (the trunk host) and 127.0.0.8/30 are allowed; strangers live on
  * 127.0.0.5, 127.0.0.6 and 127.0.0.77.
  */
-const ANSWER = 'v=0\r\no=- 2 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7002 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n';
 const ALLOWED = ['127.0.0.1', '127.0.0.8/30'];
 /** Long enough that an answer, had there been one, would have come (ours take milliseconds). */
 const SILENCE_MS = 1500;
 
-const cleanups: (() => unknown)[] = [];
-after(async () => { for (const c of cleanups.reverse()) await c(); });
+const cleanups = cleanupsAfterAll();
 
 let dialogs = 0;
 function newDialog(port: number, via: { host: string; port: number }): RawDialog {
