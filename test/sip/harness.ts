@@ -3,7 +3,7 @@ import { after } from 'node:test';
 import type { InboundLeg, InboundListener, InboundOffer, OutboundListener } from '../../src/calls/ports.js';
 import { createLogger, type Logger } from '../../src/log.js';
 import { createSipEndpoint, type SipEndpoint, type SipOptions } from '../../src/sip/endpoint.js';
-import { freePort } from '../helpers/sipp.js';
+import { freePort, startSipp, type SippResult } from '../helpers/sipp.js';
 
 export const log = createLogger(process.env.LOG_LEVEL ?? 'silent');
 
@@ -154,3 +154,26 @@ export async function startEndpoint(
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * An outbound call from a fresh endpoint to a sipp UAS `scenario`, hung up as soon as it is answered.
+ * Resolves with sipp's result and the listener's events; endpoint and sipp go on `cleanups`.
+ */
+export async function dialAndHangUp(
+  cleanups: (() => unknown)[],
+  scenario: string,
+  opts: { keys?: Record<string, string>; endpoint?: Parameters<typeof startEndpoint>[1] } = {},
+): Promise<{ t: TestEndpoint; result: SippResult; events: OutEvent[] }> {
+  const t = await startEndpoint(() => {
+    throw new Error('no inbound call expected');
+  }, opts.endpoint);
+  cleanups.push(() => t.ep.close());
+  const run = startSipp({ scenario, port: t.sippPort, remote: `127.0.0.1:${t.port}`, keys: opts.keys });
+  cleanups.push(() => run.kill());
+  await run.ready;
+  const l = outboundRecorder();
+  const leg = t.ep.trunk.dial(CALL, l);
+  await l.waitFor((e) => e.type === 'answered');
+  leg.end();
+  return { t, result: await run.done, events: l.events };
+}

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { startSipp } from '../helpers/sipp.js';
-import { ANSWER, CALL, cleanupsAfterAll, inboundRecorder, outboundRecorder, SDP, startEndpoint } from './harness.js';
+import { ANSWER, CALL, cleanupsAfterAll, dialAndHangUp, inboundRecorder, outboundRecorder, SDP, startEndpoint } from './harness.js';
 import { firstLine, rawInvite, request, statusOf, udpExchange, udpPeer } from './raw.js';
 
 
@@ -57,31 +57,13 @@ describe('in-dialog requests, PRACK, challenges', { concurrency: true }, () => {
   });
 
   test('outbound: reliable 180 (Require: 100rel, RSeq) → one PRACK with RAck, none for its retransmission', async () => {
-    const t = await startEndpoint(() => { throw new Error('no inbound expected'); });
-    cleanups.push(() => t.ep.close());
-    const run = startSipp({ scenario: 'uas-100rel', port: t.sippPort, remote: `127.0.0.1:${t.port}` });
-    cleanups.push(() => run.kill());
-    await run.ready;
-    const l = outboundRecorder();
-    const leg = t.ep.trunk.dial(CALL, l);
-    await l.waitFor((e) => e.type === 'answered');
-    leg.end();
-    const res = await run.done;
+    const { result: res, events } = await dialAndHangUp(cleanups, 'uas-100rel');
     assert.equal(res.code, 0, res.errors + res.stderr);
-    assert.deepEqual(l.events.map((e) => e.type), ['ringing', 'answered']);
+    assert.deepEqual(events.map((e) => e.type), ['ringing', 'answered']);
   });
 
   test('outbound: challenged INVITE → the ACK of its 2xx carries the credentials; our BYE challenged 401 → resent with credentials → 200', async () => {
-    const t = await startEndpoint(() => { throw new Error('no inbound expected'); });
-    cleanups.push(() => t.ep.close());
-    const run = startSipp({ scenario: 'uas-auth-dialog', port: t.sippPort, remote: `127.0.0.1:${t.port}` });
-    cleanups.push(() => run.kill());
-    await run.ready;
-    const l = outboundRecorder();
-    const leg = t.ep.trunk.dial(CALL, l);
-    await l.waitFor((e) => e.type === 'answered');
-    leg.end();
-    const res = await run.done;
+    const { t, result: res } = await dialAndHangUp(cleanups, 'uas-auth-dialog');
     assert.equal(res.code, 0, res.errors + res.stderr);
     assert.equal(res.successful, 1);
     assert.equal(t.ep.activeCalls, 0);

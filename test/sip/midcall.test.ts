@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { startSipp } from '../helpers/sipp.js';
-import { ANSWER, CALL, cleanupsAfterAll, inboundRecorder, outboundRecorder, SDP, startEndpoint } from './harness.js';
+import { ANSWER, CALL, cleanupsAfterAll, dialAndHangUp, inboundRecorder, outboundRecorder, SDP, startEndpoint } from './harness.js';
 
 
 const cleanups = cleanupsAfterAll();
@@ -62,19 +62,13 @@ describe('mid-call offers and early media', { concurrency: true }, () => {
   }
 
   test('outbound: 183/180 with SDP → earlyMedia once per distinct SDP, ringing each time, then answered', async () => {
-    const t = await startEndpoint(() => { throw new Error('no inbound expected'); }, { username: '' });
-    cleanups.push(() => t.ep.close());
-    const run = startSipp({ scenario: 'uas-early-media', port: t.sippPort, remote: `127.0.0.1:${t.port}`, keys: { rtp_port: '42030', early_port: '42032' } });
-    cleanups.push(() => run.kill());
-    await run.ready;
-    const l = outboundRecorder();
-    const leg = t.ep.trunk.dial(CALL, l);
-    await l.waitFor((e) => e.type === 'answered');
-    leg.end();
-    const res = await run.done;
+    const { result: res, events } = await dialAndHangUp(cleanups, 'uas-early-media', {
+      keys: { rtp_port: '42030', early_port: '42032' },
+      endpoint: { username: '' },
+    });
     assert.equal(res.code, 0, res.errors + res.stderr);
-    assert.deepEqual(l.events.map((e) => e.type), ['ringing', 'early', 'ringing', 'ringing', 'early', 'answered']);
-    const early = l.events.flatMap((e) => (e.type === 'early' ? [e.sdp] : []));
+    assert.deepEqual(events.map((e) => e.type), ['ringing', 'early', 'ringing', 'ringing', 'early', 'answered']);
+    const early = events.flatMap((e) => (e.type === 'early' ? [e.sdp] : []));
     assert.match(early[0]!, /m=audio 42030 /);
     assert.match(early[1]!, /m=audio 42032 /);
   });
