@@ -10,6 +10,7 @@ import { dirname, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import { createRecordingCatalog } from './recordings/catalog.js';
 import { Archive } from './recordings/archive.js';
+import { createAuditLog } from './audit/audit-log.js';
 import { kekDir, openObjectStore } from './recordings/storage-setup.js';
 import { openKeyring, retireKek, rotateKeyring } from './crypto/kek.js';
 import { atomicWrite, errno, FILE_MODE } from './storage/fs-util.js';
@@ -120,6 +121,7 @@ async function runPayoutCommand({ store, config, noun, verb, target, values }: C
 /** Recording and key commands: every read of a recording is written to the audit table. */
 async function runRecordingCommand({ store, config, noun, verb, target, values }: Command): Promise<Record<string, unknown>> {
   const catalog = createRecordingCatalog(store.db.db);
+  const audit = createAuditLog(store.db.db);
   const actor = `operator:${userInfo().username}`;
   if (noun === 'keys' && verb === 'rotate') {
     const keyring = openKeyring(kekDir(config), { create: true });
@@ -134,7 +136,7 @@ async function runRecordingCommand({ store, config, noun, verb, target, values }
       await catalog.rewrap(row.id, wrapped.kekId, wrapped.blob);
       rewrapped++;
     }
-    await catalog.audit({ actor, action: 'keys.rotate', detail: `${previous} -> ${next}, ${rewrapped} rewrapped` });
+    await audit.append({ actor, action: 'keys.rotate', detail: `${previous} -> ${next}, ${rewrapped} rewrapped` });
     return { previous, current: next, rewrapped };
   }
   if (noun === 'keys' && verb === 'retire') {
@@ -145,11 +147,11 @@ async function runRecordingCommand({ store, config, noun, verb, target, values }
     const still = (await catalog.all()).filter((r) => r.kekId === kekId).length;
     if (still > 0) throw new MonologueError('KEK_IN_USE', `${still} recordings are still wrapped by ${kekId}; run "monologue keys rotate" first`);
     retireKek(kekDir(config), kekId);
-    await catalog.audit({ actor, action: 'keys.retire', detail: kekId });
+    await audit.append({ actor, action: 'keys.retire', detail: kekId });
     return { retired: kekId };
   }
   const id = need(target, '<RECORDING_ID>');
-  const archive = new Archive(catalog, openObjectStore(config), openKeyring(kekDir(config), { create: false }));
+  const archive = new Archive(catalog, openObjectStore(config), openKeyring(kekDir(config), { create: false }), audit);
   if (noun === 'recording' && verb === 'decrypt') {
     const out = need(values.out, 'out');
     if (!values.force && existsSync(out)) throw outputExists(out); // before decrypting: no wasted read in the audit log

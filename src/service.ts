@@ -18,7 +18,10 @@ import { recordAnsweredCalls } from './calls/recording-hook.js';
 import { createMediaWatch, createNgClient, createRtpengineProcess, createRtpengineRelay, type NgClient, type RtpengineProcess, type RtpengineRelay } from './media/index.js';
 import { createSipEndpoint, type SipEndpoint, type SipTrunkOptions } from './sip/endpoint.js';
 import { createSignaling, type Signaling } from './signaling/server.js';
-import { createHttp } from './api/http.js';
+import { createHttp, type RouteEntry } from './api/http.js';
+import { ownerApi } from './api/owner-api.js';
+import type { LiveControl } from './api/deps.js';
+import { createAuditLog, type AuditLog } from './audit/audit-log.js';
 import { createRecordingCatalog, type RecordingCatalog } from './recordings/catalog.js';
 import { Recordings } from './recordings/recordings.js';
 import { openKeyringOrNone, openObjectStore, spoolDir } from './recordings/storage-setup.js';
@@ -49,6 +52,9 @@ export interface Service {
   readonly spool: Spool;
   readonly ledger: Ledger;
   readonly settler: Settler;
+  readonly audit: AuditLog;
+  /** Every HTTP route registered, with its declared access (the BOLA suite's route table). */
+  readonly routes: readonly RouteEntry[];
   /** Stop taking calls, let live ones finish (up to calls.drainMs), then release everything. */
   close(): Promise<void>;
 }
@@ -63,7 +69,8 @@ export async function openStore(config: Config): Promise<{ db: DatabaseHandle; v
   return { db, vault, users: createUsers(db.db, vault), tokens: createTokens(db.db) };
 }
 
-export async function startService(config: Config, log: Logger): Promise<Service> {
+/** `now`: the server's clock for the API (grant expiry); tests move it. */
+export async function startService(config: Config, log: Logger, now: () => number = Date.now): Promise<Service> {
   const cleanup: Array<() => Promise<void> | void> = [];
   const undo = async () => {
     for (const fn of cleanup.reverse()) await Promise.resolve(fn()).catch(() => undefined);
@@ -127,9 +134,9 @@ export async function startService(config: Config, log: Logger): Promise<Service
       maxBackoffMs: config.storage.spoolMaxBackoffMs,
     });
     cleanup.push(() => spool.close());
-    const recordings = config.recording.enabled
-      ? new Recordings({ catalog, keyring: openKeyringOrNone(config, log), spool, log }, config.recording)
-      : undefined;
+    const keyring = openKeyringOrNone(config, log);
+    const recordings = config.recording.enabled ? new Recordings({ catalog, keyring, spool, log }, config.recording) : undefined;
+    const audit = createAuditLog(store.db.db, now);
 
     const ledger = createLedger(store.db.db);
     const settler = createSettler({ db: store.db.db, ledger, config: config.payouts, log });
@@ -173,13 +180,20 @@ export async function startService(config: Config, log: Logger): Promise<Service
     const signaling: Signaling = createSignaling({ tokens, watch: tokenWatch, switchboard, log }, config.signaling);
 
     const root = packageRoot();
-    const http = createHttp({
+    const { app: http, routes } = await createHttp({
       log,
       webSourceDir: join(root, 'src', 'web'),
       webBuildDir: join(root, 'dist', 'web'),
       bodyLimitBytes: config.http.bodyLimitBytes,
       ready: async () => ({ database: await store.db.ping(), rtpengine: await media.ready(), accepting: !switchboard.isDraining }),
     });
+    const live: LiveControl = {
+      consentRevoked: (userId) => log.warn({ userId }, 'consent revoked: stopping live recordings is not wired yet'),
+      sessionsRevoked: (sessionIds) => {
+        for (const id of sessionIds) tokenWatch.revoked(id);
+      },
+    };
+    await http.register(async (scope) => ownerApi(scope, { config, log, db: store.db.db, users: store.users, tokens, vault: store.vault, catalog, objects, spool, keyring, ledger, audit, live, now }), { prefix: '/v1' });
     await http.register(webhooksPlugin({ db: store.db.db, config: config.webhooks, log, onEvent: (e) => payouts.providerEvent(e) }));
     http.server.on('upgrade', (req, socket, head) => {
       if (!signaling.handleUpgrade(req, socket, head)) socket.destroy();
@@ -210,6 +224,8 @@ export async function startService(config: Config, log: Logger): Promise<Service
       spool,
       ledger,
       settler,
+      audit,
+      routes,
       close() {
         closing ??= (async () => {
           sip.drain();

@@ -1,7 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from '../log.js';
+import type { Access } from './auth.js';
 
 export interface HttpDeps {
   log: Logger;
@@ -12,6 +15,13 @@ export interface HttpDeps {
   bodyLimitBytes: number;
 }
 
+/** A route as registered (the BOLA suite checks that it covers every one). */
+export interface RouteEntry {
+  method: string;
+  url: string;
+  access: Access | undefined;
+}
+
 const PAGE_HEADERS = {
   'content-security-policy': "default-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob: mediastream:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
   'x-content-type-options': 'nosniff',
@@ -19,9 +29,26 @@ const PAGE_HEADERS = {
   'cache-control': 'no-store',
 };
 
-/** The HTTP surface of issue 2: the dialer page, liveness and readiness. */
-export function createHttp(deps: HttpDeps): FastifyInstance {
+/**
+ * The HTTP listener: the dialer page, liveness and readiness, and the OpenAPI document of every route
+ * registered after it (`/openapi.json`, a docs page at `/docs`). `routes` lists every route as it is added.
+ */
+export async function createHttp(deps: HttpDeps): Promise<{ app: FastifyInstance; routes: RouteEntry[] }> {
   const app = Fastify({ loggerInstance: deps.log.child({ mod: 'http' }) as FastifyBaseLogger, bodyLimit: deps.bodyLimitBytes });
+  const routes: RouteEntry[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url, access: (r.config as { access?: Access } | undefined)?.access });
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Monologue owner-only API', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: false } });
+  app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
   const assets: Record<string, { file: string; type: string }> = {
     '/': { file: join(deps.webSourceDir, 'index.html'), type: 'text/html; charset=utf-8' },
@@ -49,5 +76,5 @@ export function createHttp(deps: HttpDeps): FastifyInstance {
     if (status === 500) deps.log.error({ err }, 'http handler failed');
     return reply.code(status).send({ code: err.code ?? 'ERROR', message: status === 500 ? 'internal error' : err.message });
   });
-  return app;
+  return { app, routes };
 }

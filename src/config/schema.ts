@@ -185,6 +185,10 @@ export const ConfigSchema = Type.Object(
         recorderAddress: Address,
         /** key-encryption keys; empty: dataDir/keys/kek */
         kekDir: Type.String(),
+        /** recordings older than this many days are crypto-shredded by the retention sweeper; 0 keeps them */
+        retentionDays: Type.Integer({ minimum: 0, description: 'whole days, 0 = keep forever' }),
+        /** how often the retention sweeper runs */
+        retentionSweepMinutes: Type.Integer({ minimum: 1, description: 'whole minutes, at least 1' }),
       },
       { additionalProperties: false },
     ),
@@ -231,6 +235,34 @@ export const ConfigSchema = Type.Object(
         enrolledPairMaxCallsPerDay: Type.Integer({ minimum: 1 }),
         /** provider and our duration may differ by this much before the call is flagged */
         reconcileToleranceSeconds: Type.Integer({ minimum: 0 }),
+        /** the smallest withdrawal a user may request (POST /v1/payouts) */
+        minimumPayoutMicros: Type.Integer({ minimum: 1 }),
+      },
+      { additionalProperties: false },
+    ),
+    /** The owner-only HTTP API (/v1) on the http listener. */
+    api: Type.Object(
+      {
+        /** lifetime of a recording grant (POST /v1/recordings/{id}/grants) */
+        grantTtlSeconds: Type.Integer({ minimum: 1, maximum: 300, description: 'seconds, 1-300 (at most 5 minutes)' }),
+        /** HTTP requests one grant may serve (a player makes several Range requests) */
+        grantMaxRequests: Type.Integer({ minimum: 1, maximum: 1000 }),
+        /** requests per minute per token (or per address without one) */
+        rateLimitPerMinute: Type.Integer({ minimum: 1 }),
+        /** grant issuance per minute per token */
+        grantRateLimitPerMinute: Type.Integer({ minimum: 1 }),
+        /** failed authentications (401) per minute per address before 429 */
+        authFailuresPerMinute: Type.Integer({ minimum: 1 }),
+      },
+      { additionalProperties: false },
+    ),
+    /** The app backend's admin API: its own listener, off while port is 0 or keyHash empty. */
+    admin: Type.Object(
+      {
+        host: Address,
+        port: Type.Integer({ minimum: 0, maximum: 65535, description: 'a port; 0 = admin API off' }),
+        /** SHA-256 (hex) of the admin key; `monologue admin hash-key` prints it */
+        keyHash: Type.String({ description: 'hex SHA-256 of the admin key, or empty (admin API off)' }),
       },
       { additionalProperties: false },
     ),

@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { chainHash, GENESIS_HASH } from '../audit/chain-hash.js';
 
 /** One migration set for SQLite and PostgreSQL: only types both understand. */
 const migrations: Record<string, Migration> = {
@@ -120,6 +121,71 @@ const migrations: Record<string, Migration> = {
   '0004_recording_node': {
     async up(db: Kysely<unknown>) {
       await db.schema.alterTable('recordings').addColumn('node_id', 'text').execute();
+    },
+  },
+  '0005_owner_api': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('users').addColumn('deleted_at', 'bigint').execute();
+      await db.schema.alterTable('recordings').addColumn('deleted_at', 'bigint').execute();
+      await db.schema
+        .createTable('consent_events')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        // null: consent withdrawn
+        .addColumn('version', 'text')
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('consent_events_user').on('consent_events').columns(['user_id', 'at']).execute();
+      await db.schema
+        .createTable('grants')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+        .addColumn('user_id', 'text', (c) => c.notNull())
+        .addColumn('recording_id', 'text', (c) => c.notNull())
+        .addColumn('purpose', 'text', (c) => c.notNull().check(sql`purpose in ('play', 'download')`))
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('expires_at', 'bigint', (c) => c.notNull())
+        .addColumn('requests', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('bytes_served', 'bigint', (c) => c.notNull().defaultTo(0))
+        // set when the grant can serve no more (expired, used up, revoked) and its read was audited
+        .addColumn('closed_at', 'bigint')
+        .execute();
+      await db.schema.createIndex('grants_recording').on('grants').column('recording_id').execute();
+      // The hash-chained audit log (DESIGN §4.4). seq is dense from 1; audit_head holds the last link so
+      // that a deleted tail is seen, and its row lock serialises appends on SQLite (a write lock first).
+      await db.schema
+        .createTable('audit_log')
+        .addColumn('seq', 'bigint', (c) => c.primaryKey())
+        .addColumn('at', 'bigint', (c) => c.notNull())
+        .addColumn('actor', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('user_id', 'text')
+        .addColumn('recording_id', 'text')
+        .addColumn('detail', 'text')
+        .addColumn('prev_hash', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('audit_log_user').on('audit_log').columns(['user_id', 'seq']).execute();
+      await db.schema
+        .createTable('audit_head')
+        .addColumn('id', 'integer', (c) => c.primaryKey())
+        .addColumn('seq', 'bigint', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull())
+        .execute();
+      // Earlier, unchained audit rows move into the chain in their order, attributed to their recording's owner.
+      const old = await sql<{ at: number; actor: string; action: string; recording_id: string | null; detail: string | null; user_id: string | null }>`
+        select a.at, a.actor, a.action, a.recording_id, a.detail, r.user_id
+        from audit a left join recordings r on r.id = a.recording_id order by a.at, a.id`.execute(db);
+      let head = { seq: 0, hash: GENESIS_HASH };
+      for (const r of old.rows) {
+        const entry = { seq: head.seq + 1, at: Number(r.at), actor: r.actor, action: r.action, userId: r.user_id, recordingId: r.recording_id, detail: r.detail };
+        const hash = chainHash(head.hash, entry);
+        await sql`insert into audit_log (seq, at, actor, action, user_id, recording_id, detail, prev_hash, hash)
+          values (${entry.seq}, ${entry.at}, ${entry.actor}, ${entry.action}, ${entry.userId}, ${entry.recordingId}, ${entry.detail}, ${head.hash}, ${hash})`.execute(db);
+        head = { seq: entry.seq, hash };
+      }
+      await sql`insert into audit_head (id, seq, hash) values (1, ${head.seq}, ${head.hash})`.execute(db);
+      await db.schema.dropTable('audit').execute();
     },
   },
 };

@@ -9,6 +9,8 @@ export interface UsersTable {
   /** Recording consent: the version of the text the user accepted, and when; null = none. */
   consent_version: string | null;
   consent_at: number | null;
+  /** Set when the user deleted their account: the row stays (the ledger refers to it) without personal data. */
+  deleted_at: number | null;
 }
 
 export interface SessionsTable {
@@ -85,7 +87,7 @@ export interface WebhookEventsTable {
   call_ref: string | null;
 }
 
-export type RecordingState = 'recording' | 'complete' | 'incomplete' | 'failed';
+export type RecordingState = 'recording' | 'complete' | 'incomplete' | 'failed' | 'deleted';
 
 export interface RecordingsTable {
   id: string;
@@ -103,15 +105,52 @@ export interface RecordingsTable {
   created_at: number;
   ended_at: number | null;
   failure: string | null;
+  /** When it was crypto-shredded (state `deleted`). */
+  deleted_at: number | null;
 }
 
-export interface AuditTable {
-  id: string;
+/** One link of the hash-chained audit log: hash = SHA-256(prev_hash ‖ canonical entry) (src/audit). */
+export interface AuditLogTable {
+  seq: number;
   at: number;
   actor: string;
   action: string;
+  /** Whose data the event is about. */
+  user_id: string | null;
   recording_id: string | null;
   detail: string | null;
+  prev_hash: string;
+  hash: string;
+}
+
+/** The chain's last link (one row, id 1): a deleted tail shows as a head that no entry reaches. */
+export interface AuditHeadTable {
+  id: number;
+  seq: number;
+  hash: string;
+}
+
+/** A short-lived right to read one recording, bound to (user, recording, purpose); the token is stored hashed. */
+export interface GrantsTable {
+  id: string;
+  token_hash: string;
+  user_id: string;
+  recording_id: string;
+  purpose: 'play' | 'download';
+  created_at: number;
+  expires_at: number;
+  requests: number;
+  bytes_served: number;
+  /** When the grant stopped serving and its read was audited; null while usable. */
+  closed_at: number | null;
+}
+
+/** Consent history: every grant and withdrawal, kept for the user's export. version null = withdrawn. */
+export interface ConsentEventsTable {
+  id: string;
+  user_id: string;
+  version: string | null;
+  at: number;
 }
 
 export interface Tables {
@@ -119,7 +158,10 @@ export interface Tables {
   sessions: SessionsTable;
   calls: CallsTable;
   recordings: RecordingsTable;
-  audit: AuditTable;
+  audit_log: AuditLogTable;
+  audit_head: AuditHeadTable;
+  grants: GrantsTable;
+  consent_events: ConsentEventsTable;
   ledger_entries: LedgerEntriesTable;
   settlements: SettlementsTable;
   webhook_events: WebhookEventsTable;

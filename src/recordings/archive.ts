@@ -3,6 +3,7 @@ import type { Keyring } from '../crypto/kek.js';
 import { decodeSecrets, openStream } from '../crypto/chunk-aead.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { MonologueError } from '../errors.js';
+import type { AuditAction, AuditLog } from '../audit/audit-log.js';
 import { objectKeys, type RecordingCatalog, type RecordingRow } from './catalog.js';
 import type { Manifest } from './recordings.js';
 
@@ -25,6 +26,7 @@ export class Archive {
     private readonly catalog: RecordingCatalog,
     private readonly store: ObjectStore,
     private readonly keyring: Keyring,
+    private readonly audit: AuditLog,
   ) {}
 
   async decrypt(id: string, actor: string): Promise<Buffer> {
@@ -42,16 +44,16 @@ export class Archive {
    * Every attempt is in the audit log, failed ones too, with the error's code: probing recordings
    * that do not open (wrong id, shredded, tampered) leaves a trace like reading them does.
    */
-  private async audited<T>(id: string, actor: string, action: string, run: () => Promise<{ result: T; detail: string }>): Promise<T> {
+  private async audited<T>(id: string, actor: string, action: AuditAction, run: () => Promise<{ result: T; detail: string }>): Promise<T> {
     let outcome: { result: T; detail: string };
     try {
       outcome = await run();
     } catch (err) {
       const code = err instanceof MonologueError ? err.code : 'FAILED';
-      await this.catalog.audit({ actor, action, recordingId: id, detail: `failed: ${code}` });
+      await this.audit.append({ actor, action, recordingId: id, userId: (await this.catalog.get(id).catch(() => undefined))?.userId, detail: `failed: ${code}` });
       throw err;
     }
-    await this.catalog.audit({ actor, action, recordingId: id, detail: outcome.detail });
+    await this.audit.append({ actor, action, recordingId: id, userId: (await this.catalog.get(id))?.userId, detail: outcome.detail });
     return outcome.result;
   }
 

@@ -1,6 +1,5 @@
 import type { Db } from '../db/database.js';
 import type { RecordingState } from '../db/tables.js';
-import { newId } from '../ids.js';
 
 export type { RecordingState };
 
@@ -19,7 +18,7 @@ export interface RecordingRow {
   failure: string | null;
 }
 
-/** Recording metadata and the audit trail of every read. Reads for a user always filter by owner. */
+/** Recording metadata. Reads for a user always filter by owner. */
 export interface RecordingCatalog {
   create(r: { id: string; callId: string; userId: string; wrappedKey: string; kekId: string }): Promise<void>;
   chunkStored(id: string, chunkCount: number): Promise<void>;
@@ -36,7 +35,6 @@ export interface RecordingCatalog {
   byCall(callId: string): Promise<RecordingRow | undefined>;
   all(): Promise<RecordingRow[]>;
   rewrap(id: string, kekId: string, wrappedKey: string): Promise<void>;
-  audit(entry: { actor: string; action: string; recordingId?: string; detail?: string }): Promise<void>;
 }
 
 export function createRecordingCatalog(db: Db, nodeId = 'local'): RecordingCatalog {
@@ -114,12 +112,6 @@ export function createRecordingCatalog(db: Db, nodeId = 'local'): RecordingCatal
     },
     async rewrap(id, kekId, wrappedKey) {
       await db.updateTable('recordings').set({ kek_id: kekId, wrapped_key: wrappedKey }).where('id', '=', id).execute();
-    },
-    async audit(e) {
-      await db
-        .insertInto('audit')
-        .values({ id: newId('aud'), at: Date.now(), actor: e.actor, action: e.action, recording_id: e.recordingId ?? null, detail: e.detail ?? null })
-        .execute();
     },
   };
 }

@@ -160,7 +160,7 @@ test('KEK rotation: old and new recordings decrypt after "keys rotate"; the old 
     assert.equal(tampered.status, 1);
     const tamperCode = (JSON.parse(tampered.stderr) as { code: string }).code;
 
-    const audit = await r.service.db.db.selectFrom('audit').select(['action', 'recording_id', 'detail']).execute();
+    const audit = await r.service.db.db.selectFrom('audit_log').select(['action', 'recording_id', 'detail']).execute();
     assert.ok(audit.some((a) => a.action === 'recording.verify' && a.recording_id === oldRow.id && a.detail === 'ok'), 'reads are audited');
     assert.ok(audit.some((a) => a.action === 'recording.decrypt' && a.recording_id === newRow.id));
     assert.ok(audit.some((a) => a.action === 'recording.verify' && a.recording_id === 'rec_nosuchrecording' && a.detail === 'failed: RECORDING_NOT_FOUND'));

@@ -22,7 +22,7 @@ export async function waitForRecording(service: Service, callId: string, timeout
 /** Decrypt a recording through the operator path and decode it to 48 kHz mono PCM. */
 export async function decryptAndDecode(service: Service, recordingId: string): Promise<{ ogg: Buffer; packets: Buffer[]; pcm: Int16Array }> {
   await service.spool.drain(20_000);
-  const archive = new Archive(service.catalog, service.objects, openKeyring(kekDir(service.config), { create: false }));
+  const archive = new Archive(service.catalog, service.objects, openKeyring(kekDir(service.config), { create: false }), service.audit);
   const ogg = await archive.decrypt(recordingId, 'test');
   const packets = opusPackets(ogg);
   const decoder = new opus.OpusEncoder(48000, 1);

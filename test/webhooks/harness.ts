@@ -46,7 +46,7 @@ export async function startIngress(target: TestDatabase, overrides: Partial<Conf
   const handle = await openDatabase(target.url);
   const events: WebhookEvent[] = [];
   let failures = 0;
-  const app = createHttp({ log, webSourceDir: '/nonexistent', webBuildDir: '/nonexistent', ready: async () => ({}), bodyLimitBytes: 65536 });
+  const { app } = await createHttp({ log, webSourceDir: '/nonexistent', webBuildDir: '/nonexistent', ready: async () => ({}), bodyLimitBytes: 65536 });
   await app.register(webhooksPlugin({
     db: handle.db,
     config,
