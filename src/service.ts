@@ -24,6 +24,7 @@ import type { LiveControl } from './api/deps.js';
 import { createAuditLog, type AuditLog } from './audit/audit-log.js';
 import { createRecordingCatalog, type RecordingCatalog } from './recordings/catalog.js';
 import { Recordings } from './recordings/recordings.js';
+import { createGrants, type Grants } from './recordings/grants.js';
 import { openKeyringOrNone, openObjectStore, spoolDir } from './recordings/storage-setup.js';
 import { openSpool, type Spool } from './storage/spool.js';
 import type { ObjectStore } from './storage/object-store.js';
@@ -53,6 +54,7 @@ export interface Service {
   readonly ledger: Ledger;
   readonly settler: Settler;
   readonly audit: AuditLog;
+  readonly grants: Grants;
   /** Every HTTP route registered, with its declared access (the BOLA suite's route table). */
   readonly routes: readonly RouteEntry[];
   /** Stop taking calls, let live ones finish (up to calls.drainMs), then release everything. */
@@ -137,6 +139,7 @@ export async function startService(config: Config, log: Logger, now: () => numbe
     const keyring = openKeyringOrNone(config, log);
     const recordings = config.recording.enabled ? new Recordings({ catalog, keyring, spool, log }, config.recording) : undefined;
     const audit = createAuditLog(store.db.db, now);
+    const grants = createGrants(store.db.db, audit, { ttlMs: config.api.grantTtlSeconds * 1000, maxRequests: config.api.grantMaxRequests, now });
 
     const ledger = createLedger(store.db.db);
     const settler = createSettler({ db: store.db.db, ledger, config: config.payouts, log });
@@ -193,7 +196,7 @@ export async function startService(config: Config, log: Logger, now: () => numbe
         for (const id of sessionIds) tokenWatch.revoked(id);
       },
     };
-    await http.register(async (scope) => ownerApi(scope, { config, log, db: store.db.db, users: store.users, tokens, vault: store.vault, catalog, objects, spool, keyring, ledger, audit, live, now }), { prefix: '/v1' });
+    await http.register(async (scope) => ownerApi(scope, { config, log, db: store.db.db, users: store.users, tokens, vault: store.vault, catalog, objects, spool, keyring, ledger, audit, grants, live, now }), { prefix: '/v1' });
     await http.register(webhooksPlugin({ db: store.db.db, config: config.webhooks, log, onEvent: (e) => payouts.providerEvent(e) }));
     http.server.on('upgrade', (req, socket, head) => {
       if (!signaling.handleUpgrade(req, socket, head)) socket.destroy();
@@ -225,6 +228,7 @@ export async function startService(config: Config, log: Logger, now: () => numbe
       ledger,
       settler,
       audit,
+      grants,
       routes,
       close() {
         closing ??= (async () => {

@@ -10,6 +10,7 @@ import type { ObjectStore } from '../storage/object-store.js';
 import type { Spool } from '../storage/spool.js';
 import type { Ledger } from '../payouts/ledger.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import type { Grants } from '../recordings/grants.js';
 
 /**
  * What the running service must do when an API call changes a user's standing: the API layer declares
@@ -37,6 +38,7 @@ export interface ApiDeps {
   keyring: Keyring | undefined;
   ledger: Ledger;
   audit: AuditLog;
+  grants: Grants;
   live: LiveControl;
   /** The server's clock; tests move it to expire grants. */
   now: () => number;

@@ -24,6 +24,8 @@ export interface TestServiceOptions {
   overrides?: DeepPartial<Config>;
   /** Where the service's log lines go (tests that read them); default stdout. */
   logDestination?: DestinationStream;
+  /** The service's clock for the API (grant expiry). */
+  now?: () => number;
 }
 
 /** The whole service in this process, on free loopback ports, with its own rtpengine and data folder. */
@@ -49,7 +51,7 @@ export async function startTestService(opts: TestServiceOptions): Promise<TestSe
     calls: { drainMs: 2000, ringTimeoutMs: 10000 },
   };
   const config = loadConfig({ env: {}, overrides: deepMerge(base, opts.overrides ?? {}) });
-  const service = await startService(config, createLogger(config.log.level, opts.logDestination));
+  const service = await startService(config, createLogger(config.log.level, opts.logDestination), opts.now);
   return Object.assign(service, {
     sipPort,
     async addUser(phone: string, enrolled = true) {
