@@ -15,6 +15,7 @@ import { kekDir, openObjectStore } from './recordings/storage-setup.js';
 import { openKeyring, retireKek, rotateKeyring } from './crypto/kek.js';
 import { atomicWrite, errno, FILE_MODE } from './storage/fs-util.js';
 import { createEarnings, createLedger, createSettler } from './payouts/index.js';
+import { generateAdminKey, hashAdminKey } from './api/admin-key.js';
 
 const USAGE = `usage:
   monologue serve [--config FILE]
@@ -27,7 +28,9 @@ const USAGE = `usage:
   monologue review list | release CALL_ID | reject CALL_ID [--config FILE]
   monologue earnings --user USER_ID [--config FILE]
   monologue token issue --user USER_ID [--ttl-hours N] [--config FILE]
-  monologue token revoke --session SESSION_ID [--config FILE]`;
+  monologue token revoke --session SESSION_ID [--config FILE]
+  monologue admin hash-key            (reads the admin key on stdin; prints the admin.keyHash for it)
+  monologue admin hash-key --generate (makes a strong key; prints it and its hash)`;
 
 /** Operator commands print one JSON object on stdout; failures print {code, message} on stderr. */
 async function main(argv: string[]): Promise<number> {
@@ -46,6 +49,7 @@ async function main(argv: string[]): Promise<number> {
       out: { type: 'string' },
       force: { type: 'boolean', default: false },
       'ttl-hours': { type: 'string' },
+      generate: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -53,8 +57,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
-  const config = loadConfig({ file: values.config });
   const [noun = 'serve', verb, target] = positionals;
+  // Needs no config: the key is hashed here and pasted into the config by hand.
+  if (noun === 'admin') return adminCommand(verb, values.generate === true);
+  const config = loadConfig({ file: values.config });
   if (noun === 'serve') return serve(config);
 
   const store = await openStore(config);
@@ -203,6 +209,30 @@ async function runStoreCommand({ store, config, noun, verb, target, values }: Co
     return { revoked: await store.tokens.revoke(need(values.session, 'session')) };
   }
   throw new MonologueError('USAGE', `unknown command "${[noun, verb].filter(Boolean).join(' ')}"\n${USAGE}`);
+}
+
+/**
+ * `admin hash-key`: the key comes on stdin, never as an argument (arguments show in `ps` and shell
+ * history). Only the hash goes into config; the key is printed once, by --generate, for the backend.
+ */
+async function adminCommand(verb: string | undefined, generate: boolean): Promise<number> {
+  if (verb !== 'hash-key') throw new MonologueError('USAGE', `unknown command "admin ${verb ?? ''}"\n${USAGE}`);
+  const key = generate ? generateAdminKey() : await readKey();
+  const out = generate ? { key, hash: hashAdminKey(key) } : { hash: hashAdminKey(key) };
+  process.stdout.write(JSON.stringify(out) + '\n');
+  return 0;
+}
+
+/** The first line of stdin (piped or typed); surrounding whitespace, the newline included, is not part of the key. */
+async function readKey(): Promise<string> {
+  const stdin = process.stdin;
+  if (stdin.isTTY) process.stderr.write('admin key (then Enter): ');
+  let text = '';
+  for await (const chunk of stdin) {
+    text += String(chunk);
+    if (stdin.isTTY && text.includes('\n')) break;
+  }
+  return text.split(/\r?\n/)[0]!.trim();
 }
 
 async function serve(config: Config): Promise<number> {

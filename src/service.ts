@@ -20,7 +20,8 @@ import { createSipEndpoint, type SipEndpoint, type SipTrunkOptions } from './sip
 import { createSignaling, type Signaling } from './signaling/server.js';
 import { createHttp, type RouteEntry } from './api/http.js';
 import { ownerApi } from './api/owner-api.js';
-import type { LiveControl } from './api/deps.js';
+import type { ApiDeps, LiveControl } from './api/deps.js';
+import { adminEnabled, createAdminHttp } from './api/admin.js';
 import { createAuditLog, type AuditLog } from './audit/audit-log.js';
 import { createRecordingCatalog, type RecordingCatalog } from './recordings/catalog.js';
 import { Recordings } from './recordings/recordings.js';
@@ -37,6 +38,8 @@ export interface Service {
   readonly config: Config;
   readonly url: string;
   readonly httpPort: number;
+  /** The admin API's base URL (`http://admin.host:port/`); undefined while it is off (config `admin`). */
+  readonly adminUrl: string | undefined;
   readonly db: DatabaseHandle;
   readonly users: Users;
   /** Revoking through these closes the token's live sockets at once; other processes' revocations within accounts.tokenCheckIntervalMs. */
@@ -196,7 +199,8 @@ export async function startService(config: Config, log: Logger, now: () => numbe
         for (const id of sessionIds) tokenWatch.revoked(id);
       },
     };
-    await http.register(async (scope) => ownerApi(scope, { config, log, db: store.db.db, users: store.users, tokens, vault: store.vault, catalog, objects, spool, keyring, ledger, audit, grants, live, now }), { prefix: '/v1' });
+    const apiDeps: ApiDeps = { config, log, db: store.db.db, users: store.users, tokens, vault: store.vault, catalog, objects, spool, keyring, ledger, audit, grants, live, now };
+    await http.register(async (scope) => ownerApi(scope, apiDeps), { prefix: '/v1' });
     await http.register(webhooksPlugin({ db: store.db.db, config: config.webhooks, log, onEvent: (e) => payouts.providerEvent(e) }));
     http.server.on('upgrade', (req, socket, head) => {
       if (!signaling.handleUpgrade(req, socket, head)) socket.destroy();
@@ -207,12 +211,14 @@ export async function startService(config: Config, log: Logger, now: () => numbe
     cleanup.push(() => signaling.close());
     const port = (http.server.address() as AddressInfo).port;
     const url = config.http.publicUrl || `http://${config.http.host}:${port}/`;
+    const adminUrl = await listenAdmin(config, log, apiDeps, cleanup);
 
     let closing: Promise<void> | undefined;
     return {
       config,
       url,
       httpPort: port,
+      adminUrl,
       db: store.db,
       users: store.users,
       tokens,
@@ -246,6 +252,21 @@ export async function startService(config: Config, log: Logger, now: () => numbe
     await undo();
     throw err;
   }
+}
+
+/** The admin listener (api/admin.ts) when configured; its base URL, or undefined when off. */
+async function listenAdmin(config: Config, log: Logger, deps: ApiDeps, cleanup: Array<() => Promise<void> | void>): Promise<string | undefined> {
+  const a = config.admin;
+  if (!adminEnabled(a)) {
+    if (a.port > 0 || a.keyHash !== '') log.warn({ code: 'ADMIN_OFF' }, 'the admin API is off: it needs both admin.port and admin.keyHash');
+    return undefined;
+  }
+  const admin = await createAdminHttp(deps);
+  cleanup.push(() => admin.close());
+  await admin.listen({ host: a.host, port: a.port });
+  const host = a.host.includes(':') ? `[${a.host}]` : a.host;
+  log.info({ host: a.host, port: a.port }, 'admin API listening (keep it off public networks)');
+  return `http://${host}:${a.port}/`;
 }
 
 /** `sip.trunks`, or `sip.trunk` alone, as the SIP layer takes them (empty strings mean unset). */
