@@ -97,7 +97,7 @@ export async function adminAccountRoutes(app: FastifyInstance, deps: ApiDeps): P
     '/users/:userId/tokens',
     {
       config: { access: 'admin' },
-      schema: { tags: ['tokens'], summary: 'issue a dialer token (a new session) for a user', params: UserParam, body: IssueTokenBody, response: { 201: IssuedToken, 400: err, 404: err, ...always } },
+      schema: { tags: ['tokens'], summary: 'issue a dialer token (a new session) for a user; the body may be left out', params: UserParam, body: IssueTokenBody, response: { 201: IssuedToken, 400: err, 404: err, ...always } },
     },
     async (req, reply) => {
       const { userId } = req.params;
@@ -131,6 +131,7 @@ export async function adminAccountRoutes(app: FastifyInstance, deps: ApiDeps): P
       if (!session) throw notFound();
       // Revoking again changes nothing and answers the same: the session is revoked either way.
       const revoked = await deps.tokens.revoke(sessionId);
+      // Its sockets close now, not at the next token check (accounts.tokenCheckIntervalMs).
       deps.live.sessionsRevoked([sessionId]);
       await deps.audit.append({ actor: ACTOR, action: 'admin.token-revoke', userId: session.user_id, detail: `session ${sessionId}${revoked ? '' : ' (already revoked)'}` });
       return reply.code(204).send();

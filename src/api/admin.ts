@@ -65,6 +65,11 @@ export async function createAdminHttp(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(
     async (scope) => {
       installAdminAuth(scope, keyMatches, deps.config.api.authFailuresPerMinute);
+      // No body at all reads as `{}`: a route whose fields are all optional (a token's ttlHours, a payout's
+      // reason) takes a bare POST; a body that is there is validated as sent.
+      scope.addHook('preValidation', async (req) => {
+        if (req.body === undefined && req.routeOptions.schema?.body) req.body = {};
+      });
       await scope.register(async (s) => adminAccountRoutes(s, deps));
       await scope.register(async (s) => adminPayoutRoutes(s, deps));
     },
