@@ -1,6 +1,6 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import type { Tables } from './tables.js';
@@ -41,7 +41,7 @@ export async function openDatabase(target: string): Promise<DatabaseHandle> {
     file.pragma('foreign_keys = ON');
     db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: file }) });
   }
-  const { error } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
+  const { error } = await migrate(db, isPg);
   if (error) {
     await db.destroy();
     throw new MonologueError('DB_MIGRATION_FAILED', `database migration failed on ${isPg ? 'PostgreSQL' : 'SQLite'}: ${(error as Error).message}`, { cause: error });
@@ -59,4 +59,15 @@ export async function openDatabase(target: string): Promise<DatabaseHandle> {
     },
     close: () => db.destroy(),
   };
+}
+
+async function migrate(db: Db, isPg: boolean): Promise<{ error?: unknown }> {
+  try {
+    // Kysely looks for its migration tables in every schema it can see: unless told ours, another schema's
+    // (another deployment or test in the same database) is taken for ours and the migration fails.
+    const migrationTableSchema = isPg ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema : undefined;
+    return await new Migrator({ db, provider: migrationProvider, ...(migrationTableSchema && { migrationTableSchema }) }).migrateToLatest();
+  } catch (error) {
+    return { error };
+  }
 }
