@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { PostgresAdapter, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { chainHash, GENESIS_HASH } from '../audit/chain-hash.js';
 
 /** One migration set for SQLite and PostgreSQL: only types both understand. */
@@ -186,6 +186,48 @@ const migrations: Record<string, Migration> = {
       }
       await sql`insert into audit_head (id, seq, hash) values (1, ${head.seq}, ${head.hash})`.execute(db);
       await db.schema.dropTable('audit').execute();
+    },
+  },
+  '0006_shred': {
+    async up(db: Kysely<unknown>) {
+      // 0002's CHECK on recordings.state predates state `deleted` (0005 added the state, not the check).
+      // `objects_purged_at`: set once a shredded recording's objects (and spooled chunks) are confirmed
+      // removed; null on a `deleted` row means the removal is still owed, and the retention sweeper retries it.
+      const states = sql`state in ('recording', 'complete', 'incomplete', 'failed', 'deleted')`;
+      if (db.getExecutor().adapter instanceof PostgresAdapter) {
+        const checks = await sql<{ conname: string }>`
+          select conname from pg_constraint
+          where conrelid = 'recordings'::regclass and contype = 'c' and pg_get_constraintdef(oid) like '%state%'`.execute(db);
+        for (const c of checks.rows) await sql`alter table recordings drop constraint ${sql.id(c.conname)}`.execute(db);
+        await sql`alter table recordings add constraint recordings_state_check check (${states})`.execute(db);
+        await db.schema.alterTable('recordings').addColumn('objects_purged_at', 'bigint').execute();
+        return;
+      }
+      // SQLite cannot alter a CHECK: the table is rebuilt (no other table references it by foreign key).
+      await db.schema
+        .createTable('recordings_0006')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('call_id', 'text', (c) => c.notNull().unique())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('state', 'text', (c) => c.notNull().check(states))
+        .addColumn('chunk_count', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('duration_ms', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('talk_ms', 'bigint', (c) => c.notNull().defaultTo(0))
+        .addColumn('wrapped_key', 'text')
+        .addColumn('kek_id', 'text')
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('ended_at', 'bigint')
+        .addColumn('failure', 'text')
+        .addColumn('node_id', 'text')
+        .addColumn('deleted_at', 'bigint')
+        .addColumn('objects_purged_at', 'bigint')
+        .execute();
+      const columns = sql.raw('id, call_id, user_id, state, chunk_count, duration_ms, talk_ms, wrapped_key, kek_id, created_at, ended_at, failure, node_id, deleted_at');
+      await sql`insert into recordings_0006 (${columns}) select ${columns} from recordings`.execute(db);
+      await db.schema.dropTable('recordings').execute();
+      await db.schema.alterTable('recordings_0006').renameTo('recordings').execute();
+      await db.schema.createIndex('recordings_user').on('recordings').columns(['user_id', 'created_at']).execute();
+      await db.schema.createIndex('recordings_state').on('recordings').column('state').execute();
     },
   },
 };
