@@ -49,7 +49,7 @@ export async function deletionRoutes(app: FastifyInstance, deps: ApiDeps): Promi
         summary: 'delete the caller’s account',
         description:
           'Shreds every recording, erases the phone number (and the counterpart numbers of every call), clears consent, revokes every token and closes live dialer connections (their calls end). Ledger entries stay for accounting, without personal data. The token used is revoked too: later requests answer 401.',
-        response: { 204: NoContent, ...errors },
+        response: { 204: NoContent, 401: { $ref: 'ErrorBody#' }, 429: { $ref: 'ErrorBody#' } },
       },
     },
     async (req, reply) => {

@@ -9,6 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { startApiRig, type ApiRig } from './fixture.js';
 import { signalClient } from '../helpers/signal-client.js';
 import { objectKeys } from '../../src/recordings/catalog.js';
+import { newId } from '../../src/ids.js';
+import { PURGE_GRACE_MS } from '../../src/recordings/shred.js';
 import { backupStore, decryptFromBackup, recordingRow, snapshot } from './shred-helpers.js';
 
 /** Every value of every row of every table (the migrator's included), as text, with its table. */
@@ -28,7 +30,7 @@ const tablesHolding = (dump: Array<{ table: string; text: string }>, needle: str
 const spellings = (e164: string) => [e164, e164.slice(1), e164.slice(2)];
 
 for (const database of ['sqlite', 'postgres'] as const) {
-  test(`${database}: DELETE /v1/me erases the account: sockets closed, tokens dead, number gone from every table, recordings shredded, ledger kept`, { timeout: 90_000 }, async () => {
+  test(`${database}: DELETE /v1/me erases the account: sockets closed, tokens dead, number gone from every table, recordings shredded, ledger kept`, { timeout: 90_000 }, async (t) => {
     const rig = await startApiRig({ database });
     try {
       const alice = await rig.seedOwner('+15550120001', { calls: 3, creditMicros: 2_500_000 });
@@ -39,12 +41,19 @@ for (const database of ['sqlite', 'postgres'] as const) {
       const second = await rig.service.tokens.issue(alice.id, 3_600_000);
       const ws = await signalClient(rig.service.httpPort);
       await ws.auth(second.token);
+      // A call in progress with its recording still being written (as the recorder starts one).
+      const liveCall = newId('call');
+      await rig.service.records.create({ id: liveCall, userId: alice.id, direction: 'outbound', counterpart: '+15552999999', createdAt: Date.now() });
+      const liveId = newId('rec');
+      const source = await recordingRow(rig, alice.recordings[0]!.id);
+      await rig.service.catalog.create({ id: liveId, callId: liveCall, userId: alice.id, wrappedKey: source.wrapped_key!, kekId: source.kek_id! });
+      await rig.service.objects.put(objectKeys.chunk(liveId, 0), randomBytes(100));
 
       // What must disappear: alice's number in every spelling, its keyed hash and ciphertext, and the
       // counterparts of her calls the same way.
       const userRow = await db.selectFrom('users').selectAll().where('id', '=', alice.id).executeTakeFirstOrThrow();
       const callRows = await db.selectFrom('calls').selectAll().where('user_id', '=', alice.id).execute();
-      assert.equal(callRows.length, 3);
+      assert.equal(callRows.length, 4);
       const counterparts = await Promise.all(callRows.map(async (c) => (await rig.service.records.get(alice.id, c.id))!.counterpart));
       const sealed = [userRow.phone_hash, userRow.phone_cipher, ...callRows.flatMap((c) => [c.counterpart_hash, c.counterpart_cipher])];
       assert.equal(userRow.phone_hash, vault.hash(alice.phone));
@@ -58,7 +67,9 @@ for (const database of ['sqlite', 'postgres'] as const) {
       assert.equal(ledgerBefore.length, 3);
       const store = await backupStore(rig);
 
+      const t0 = performance.now();
       const res = await rig.request('DELETE', '/v1/me', { token: alice.token });
+      t.diagnostic(`DELETE /v1/me (${database}, 4 recordings, 4 calls): ${(performance.now() - t0).toFixed(1)} ms`);
       assert.equal(res.status, 204);
       assert.equal(await res.text(), '');
 
@@ -103,6 +114,19 @@ for (const database of ['sqlite', 'postgres'] as const) {
         await assert.rejects(decryptFromBackup(rig, store, r.id), { code: 'RECORDING_SHREDDED' });
       }
 
+      // The live one too; it stays deleted when its recorder finishes, and the sweeper removes what it
+      // wrote once the grace period is over.
+      const live = await recordingRow(rig, liveId);
+      assert.equal(live.state, 'deleted');
+      assert.equal(live.wrapped_key, null);
+      assert.equal(live.objects_purged_at, null, 'removal still owed: the recorder may still be writing');
+      await rig.service.catalog.finish(liveId, { state: 'complete', chunkCount: 2, durationMs: 2000, talkMs: 2000 });
+      assert.equal((await recordingRow(rig, liveId)).state, 'deleted', 'finishing does not bring it back');
+      await rig.service.objects.put(objectKeys.chunk(liveId, 1), randomBytes(100));
+      rig.clock.offsetMs += PURGE_GRACE_MS + 1000;
+      assert.equal((await rig.service.retention.sweep()).purged, 1);
+      assert.deepEqual(await rig.service.objects.list(objectKeys.prefix(liveId)), []);
+
       // Ledger: every entry still there with its amount and state, nothing personal in it.
       const ledgerAfter = await rig.service.ledger.entries(alice.id);
       assert.deepEqual(ledgerAfter.map((e) => [e.id, e.type, e.state, e.amountMicros, e.callId]), ledgerBefore.map((e) => [e.id, e.type, e.state, e.amountMicros, e.callId]));
@@ -111,8 +135,8 @@ for (const database of ['sqlite', 'postgres'] as const) {
 
       // Audited: each recording and the account.
       const audit = await rig.service.audit.forUser(alice.id, { limit: 100 });
-      assert.equal(audit.filter((e) => e.action === 'recording.delete' && e.actor === `user:${alice.id}`).length, 3);
-      assert.match(audit.find((e) => e.action === 'user.delete')?.detail ?? '', /3 recordings shredded, 3 calls' counterparts erased, 2 sessions revoked/);
+      assert.equal(audit.filter((e) => e.action === 'recording.delete' && e.actor === `user:${alice.id}`).length, 4);
+      assert.match(audit.find((e) => e.action === 'user.delete')?.detail ?? '', /4 recordings shredded, 4 calls' counterparts erased, 2 sessions revoked/);
       assert.deepEqual(await rig.service.audit.verify(), { ok: true, entries: (await rig.service.audit.verify()).entries });
 
       // Bob is untouched.
