@@ -203,31 +203,19 @@ const migrations: Record<string, Migration> = {
         await db.schema.alterTable('recordings').addColumn('objects_purged_at', 'bigint').execute();
         return;
       }
-      // SQLite cannot alter a CHECK: the table is rebuilt (no other table references it by foreign key).
-      await db.schema
-        .createTable('recordings_0006')
-        .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('call_id', 'text', (c) => c.notNull().unique())
-        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
-        .addColumn('state', 'text', (c) => c.notNull().check(states))
-        .addColumn('chunk_count', 'integer', (c) => c.notNull().defaultTo(0))
-        .addColumn('duration_ms', 'bigint', (c) => c.notNull().defaultTo(0))
-        .addColumn('talk_ms', 'bigint', (c) => c.notNull().defaultTo(0))
-        .addColumn('wrapped_key', 'text')
-        .addColumn('kek_id', 'text')
-        .addColumn('created_at', 'bigint', (c) => c.notNull())
-        .addColumn('ended_at', 'bigint')
-        .addColumn('failure', 'text')
-        .addColumn('node_id', 'text')
-        .addColumn('deleted_at', 'bigint')
-        .addColumn('objects_purged_at', 'bigint')
-        .execute();
-      const columns = sql.raw('id, call_id, user_id, state, chunk_count, duration_ms, talk_ms, wrapped_key, kek_id, created_at, ended_at, failure, node_id, deleted_at');
-      await sql`insert into recordings_0006 (${columns}) select ${columns} from recordings`.execute(db);
+      // SQLite cannot alter a CHECK: the table is rebuilt from its own definition (so columns other
+      // migrations added survive), with the check widened; no other table references it by foreign key.
+      const def = await sql<{ type: string; sql: string | null }>`select type, sql from sqlite_master where tbl_name = 'recordings'`.execute(db);
+      const table = def.rows.find((r) => r.type === 'table')?.sql ?? '';
+      const widened = table.replace(/check\s*\(\s*state in \(([^)]*)\)\s*\)/i, (_m, list: string) => `check (state in (${list}, 'deleted'))`);
+      if (widened === table || !/^create table "?recordings"?/i.test(widened)) throw new Error('0006_shred: unexpected definition of table recordings');
+      const columns = (await sql<{ name: string }>`select name from pragma_table_info('recordings')`.execute(db)).rows.map((r) => sql.id(r.name));
+      await sql.raw(widened.replace(/^create table "?recordings"?/i, 'create table "recordings_0006"')).execute(db);
+      await sql`insert into recordings_0006 (${sql.join(columns)}) select ${sql.join(columns)} from recordings`.execute(db);
       await db.schema.dropTable('recordings').execute();
       await db.schema.alterTable('recordings_0006').renameTo('recordings').execute();
-      await db.schema.createIndex('recordings_user').on('recordings').columns(['user_id', 'created_at']).execute();
-      await db.schema.createIndex('recordings_state').on('recordings').column('state').execute();
+      for (const index of def.rows) if (index.type === 'index' && index.sql) await sql.raw(index.sql).execute(db);
+      await db.schema.alterTable('recordings').addColumn('objects_purged_at', 'bigint').execute();
     },
   },
 };
