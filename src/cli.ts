@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from './config/load.js';
 import { createLogger } from './log.js';
+import { destination } from 'pino';
 import { MonologueError, errorMessage } from './errors.js';
 import { openStore, startService } from './service.js';
 import { existsSync } from 'node:fs';
@@ -11,6 +12,9 @@ import { userInfo } from 'node:os';
 import { createRecordingCatalog } from './recordings/catalog.js';
 import { Archive } from './recordings/archive.js';
 import { createAuditLog } from './audit/audit-log.js';
+import { createGrants } from './recordings/grants.js';
+import { createShredder } from './recordings/shred.js';
+import { createRetention } from './recordings/retention.js';
 import { kekDir, openObjectStore } from './recordings/storage-setup.js';
 import { openKeyring, retireKek, rotateKeyring } from './crypto/kek.js';
 import { atomicWrite, errno, FILE_MODE } from './storage/fs-util.js';
@@ -23,6 +27,7 @@ const USAGE = `usage:
   monologue user consent --user USER_ID (--version VERSION | --revoke) [--config FILE]
   monologue recording decrypt RECORDING_ID --out FILE.opus [--force] [--config FILE]
   monologue recording verify RECORDING_ID [--config FILE]
+  monologue retention sweep [--config FILE]
   monologue keys rotate [--config FILE]
   monologue keys retire KEK_ID [--config FILE]
   monologue review list | release CALL_ID | reject CALL_ID [--config FILE]
@@ -69,7 +74,9 @@ async function main(argv: string[]): Promise<number> {
     const out =
       noun === 'recording' || noun === 'keys'
         ? await runRecordingCommand(command)
-        : noun === 'review' || noun === 'earnings'
+        : noun === 'retention'
+          ? await runRetentionCommand(command)
+          : noun === 'review' || noun === 'earnings'
           ? await runPayoutCommand(command)
           : await runStoreCommand(command);
     process.stdout.write(JSON.stringify(out) + '\n');
@@ -169,6 +176,24 @@ async function runRecordingCommand({ store, config, noun, verb, target, values }
     return { ...(await archive.verify(id, actor)) };
   }
   throw new MonologueError('USAGE', `unknown command "${[noun, verb].filter(Boolean).join(' ')}"\n${USAGE}`);
+}
+
+/**
+ * One retention sweep now, with this process's clock: recordings older than recording.retentionDays
+ * are shredded (audited `recording.retention-shred` by `system:retention`), and object removals owed
+ * by earlier shreds are retried. The running service's spool is not this process's: removals done here
+ * stay marked owed, and the service's own sweeper confirms them, spool included.
+ */
+async function runRetentionCommand({ store, config, verb }: Command): Promise<Record<string, unknown>> {
+  if (verb !== 'sweep') throw new MonologueError('USAGE', `unknown command "retention ${verb ?? ''}"\n${USAGE}`);
+  const db = store.db.db;
+  const audit = createAuditLog(db);
+  const grants = createGrants(db, audit, { ttlMs: config.api.grantTtlSeconds * 1000, maxRequests: config.api.grantMaxRequests, now: Date.now });
+  // stderr: stdout carries the one JSON result.
+  const log = createLogger('warn', destination(2));
+  const shredder = createShredder({ db, grants, objects: openObjectStore(config), audit, log, now: Date.now });
+  const retention = createRetention({ db, shredder, log, now: Date.now }, { retentionDays: config.recording.retentionDays, sweepMinutes: config.recording.retentionSweepMinutes });
+  return { retentionDays: config.recording.retentionDays, ...(await retention.sweep()) };
 }
 
 /**

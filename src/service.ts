@@ -26,6 +26,8 @@ import { createAuditLog, type AuditLog } from './audit/audit-log.js';
 import { createRecordingCatalog, type RecordingCatalog } from './recordings/catalog.js';
 import { Recordings } from './recordings/recordings.js';
 import { createGrants, type Grants } from './recordings/grants.js';
+import { createShredder } from './recordings/shred.js';
+import { createRetention, type Retention } from './recordings/retention.js';
 import { openKeyringOrNone, openObjectStore, spoolDir } from './recordings/storage-setup.js';
 import { openSpool, type Spool } from './storage/spool.js';
 import type { ObjectStore } from './storage/object-store.js';
@@ -58,6 +60,8 @@ export interface Service {
   readonly settler: Settler;
   readonly audit: AuditLog;
   readonly grants: Grants;
+  /** The retention sweeper (recording.retentionDays); `retention.sweep()` runs one now. */
+  readonly retention: Retention;
   /** Every HTTP route registered, with its declared access (the BOLA suite's route table). */
   readonly routes: readonly RouteEntry[];
   /** Stop taking calls, let live ones finish (up to calls.drainMs), then release everything. */
@@ -126,7 +130,7 @@ export async function startService(config: Config, log: Logger, now: () => numbe
       if (lost > 0) log.error({ calls: lost, restarting }, 'rtpengine exited with live calls; they end media-failed');
     });
 
-    const catalog = createRecordingCatalog(store.db.db, config.nodeId || hostname());
+    const catalog = createRecordingCatalog(store.db.db, config.nodeId || hostname(), now);
     const interrupted = await catalog.markInterrupted();
     if (interrupted.length) log.warn({ recordings: interrupted }, 'recordings interrupted by the last stop are marked incomplete');
     const objects = openObjectStore(config);
@@ -143,6 +147,10 @@ export async function startService(config: Config, log: Logger, now: () => numbe
     const recordings = config.recording.enabled ? new Recordings({ catalog, keyring, spool, log }, config.recording) : undefined;
     const audit = createAuditLog(store.db.db, now);
     const grants = createGrants(store.db.db, audit, { ttlMs: config.api.grantTtlSeconds * 1000, maxRequests: config.api.grantMaxRequests, now });
+    const shredder = createShredder({ db: store.db.db, grants, objects, spool, audit, log, now });
+    const retention = createRetention({ db: store.db.db, shredder, log, now }, { retentionDays: config.recording.retentionDays, sweepMinutes: config.recording.retentionSweepMinutes });
+    retention.start();
+    cleanup.push(() => retention.close());
 
     const ledger = createLedger(store.db.db);
     const settler = createSettler({ db: store.db.db, ledger, config: config.payouts, log });
@@ -235,6 +243,7 @@ export async function startService(config: Config, log: Logger, now: () => numbe
       settler,
       audit,
       grants,
+      retention,
       routes,
       close() {
         closing ??= (async () => {

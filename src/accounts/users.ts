@@ -29,8 +29,9 @@ export function createUsers(db: Db, vault: PhoneVault): Users {
     createdAt: Number(row.created_at),
     ...(row.consent_version !== null && { consent: { version: row.consent_version, at: Number(row.consent_at) } }),
   });
+  // An erased account (DELETE /v1/me, src/accounts/erase.ts) is no user any more: its row only anchors ledger and audit entries.
   const byId = async (id: string) => {
-    const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await db.selectFrom('users').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
     return row ? toUser(row) : undefined;
   };
   return {
@@ -61,6 +62,7 @@ export function createUsers(db: Db, vault: PhoneVault): Users {
         .updateTable('users')
         .set({ consent_version: version, consent_at: version === null ? null : Date.now() })
         .where('id', '=', userId)
+        .where('deleted_at', 'is', null)
         .execute();
       const user = await byId(userId);
       if (!user) throw new MonologueError('USER_NOT_FOUND', `no user with id ${userId}`);
@@ -68,7 +70,7 @@ export function createUsers(db: Db, vault: PhoneVault): Users {
     },
     byId,
     async byPhone(e164) {
-      const row = await db.selectFrom('users').selectAll().where('phone_hash', '=', vault.hash(e164)).executeTakeFirst();
+      const row = await db.selectFrom('users').selectAll().where('phone_hash', '=', vault.hash(e164)).where('deleted_at', 'is', null).executeTakeFirst();
       return row ? toUser(row) : undefined;
     },
   };
