@@ -170,6 +170,11 @@ export interface MediaSession {
    */
   forkDialerLeg(answer: (offerSdp: string) => string): Promise<void>;
   /**
+   * End the fork while the call goes on (its owner withdrew consent): rtpengine sends the recorder nothing
+   * more. Does nothing without a fork or after `close()`; never throws (a failure is logged).
+   */
+  unforkDialerLeg(): Promise<void>;
+  /**
    * The trunk's mid-call offer (hold `sendonly`/`inactive`, resume, new address or codec) in, our answer
    * for the trunk out. The dialer's WebRTC leg is not renegotiated: rtpengine keeps it as it is.
    */

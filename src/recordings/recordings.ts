@@ -128,7 +128,11 @@ export class Recordings {
       stop: (cause: StopCause = 'call-ended') => {
         stopping ??= this.track(async () => {
           try {
+            // A call that goes on keeps its media: the recorder's socket closes at once (nothing later is
+            // kept) and rtpengine is told to stop sending it the user's voice.
+            const unfork = cause === 'consent-revoked' ? call.media.unforkDialerLeg() : undefined;
             const summary = await rec.stop();
+            await unfork;
             const manifest: Manifest = {
               version: 1,
               recordingId: id,

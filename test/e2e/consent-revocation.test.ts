@@ -8,7 +8,7 @@ import type { WrtcDialer } from '../helpers/wrtc-dialer.js';
 import { startSipp, freePort } from '../helpers/sipp.js';
 import { decryptAndDecode } from '../helpers/recording.js';
 import { until } from '../helpers/until.js';
-import { legCounters } from '../../src/media/liveness.js';
+import { isDict, legCounters } from '../../src/media/index.js';
 import { objectKeys } from '../../src/recordings/catalog.js';
 import type { TestService } from '../helpers/service.js';
 
@@ -35,6 +35,14 @@ async function dialerPackets(service: TestService, callId: string): Promise<numb
   return legCounters(await ng.query(callId), `${callId}-d`)?.good ?? 0;
 }
 
+/** Whether rtpengine still sends the dialer's leg to the recorder: its subscribers name the fork's tag. */
+async function forked(service: TestService, callId: string): Promise<boolean> {
+  const tags = (await service.rtpengine!.ng.query(callId)).tags;
+  const leg = isDict(tags) ? tags[`${callId}-d`] : undefined;
+  const subscribers = isDict(leg) && Array.isArray(leg.subscribers) ? leg.subscribers : [];
+  return subscribers.some((s) => isDict(s) && s.tag === `${callId}-r`);
+}
+
 async function chunkKeys(service: TestService, recordingId: string): Promise<string[]> {
   return (await service.objects.list(objectKeys.prefix(recordingId))).filter((k) => k.includes('chunk-')).sort();
 }
@@ -51,6 +59,7 @@ test('DELETE /v1/me/consent mid-call: the dialer hears recording.stopped consent
     // Two chunks stored: the recording is well under way.
     await until('two chunks recorded', async () => ((await r.service.catalog.byCall(callId))?.chunkCount ?? 0) >= 2, 15_000);
 
+    assert.equal(await forked(r.service, callId), true, 'rtpengine forks the dialer leg to the recorder');
     const sentAt = performance.now();
     const res = await fetch(new URL('v1/me/consent', r.service.url), { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
     const answeredAt = performance.now();
@@ -70,6 +79,7 @@ test('DELETE /v1/me/consent mid-call: the dialer hears recording.stopped consent
     assert.ok(row.chunkCount >= 2);
     assert.ok(row.durationMs <= answeredAt - startedAt + 200, `recorded ${row.durationMs} ms, no more than the ${(answeredAt - startedAt).toFixed(0)} ms before the answer`);
     assert.ok(row.durationMs >= sentAt - startedAt - 1500, `recorded ${row.durationMs} ms of the ${(sentAt - startedAt).toFixed(0)} ms before the request`);
+    assert.equal(await forked(r.service, callId), false, 'rtpengine no longer sends the recorder anything');
     await r.service.spool.drain(10_000);
     const keys = await chunkKeys(r.service, row.id);
     assert.equal(keys.length, row.chunkCount, 'every chunk up to the withdrawal is stored');
