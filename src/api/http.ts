@@ -37,8 +37,8 @@ export async function createHttp(deps: HttpDeps): Promise<{ app: FastifyInstance
   const app = Fastify({
     loggerInstance: deps.log.child({ mod: 'http' }) as FastifyBaseLogger,
     bodyLimit: deps.bodyLimitBytes,
-    // Fastify's default strips properties a schema does not allow and goes on; a body or query with a
-    // field it must not carry (`userId`, `enrolled`, …) is refused instead (400), so nothing is half-applied.
+    // Fastify's default strips properties a schema does not allow and lets the request through; a body or
+    // query with a field the route does not take (`userId`, `state`, …) must be refused instead (400).
     ajv: { customOptions: { removeAdditional: false } },
   });
   const routes: RouteEntry[] = [];

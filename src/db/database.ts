@@ -20,6 +20,17 @@ export interface DatabaseHandle {
 // bigint (int8) columns hold millisecond timestamps, which fit a JS number exactly.
 pg.types.setTypeParser(20, (v: string) => Number.parseInt(v, 10));
 
+/**
+ * The schema migrator. On PostgreSQL its own tables live in the connection's current schema: left
+ * unqualified, Kysely takes a `kysely_migration_lock` in ANY schema of the database for its own and
+ * never creates one here (two databases side by side as schemas, as the tests make them, then fail).
+ */
+export async function createMigrator(db: Db, isPg: boolean): Promise<Migrator> {
+  if (!isPg) return new Migrator({ db, provider: migrationProvider });
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
+  return new Migrator({ db, provider: migrationProvider, migrationTableSchema: rows[0]?.schema ?? 'public' });
+}
+
 /** `postgres://…` → PostgreSQL; anything else is a SQLite file path. Runs migrations. */
 export async function openDatabase(target: string): Promise<DatabaseHandle> {
   const isPg = /^postgres(ql)?:\/\//.test(target);
@@ -41,10 +52,7 @@ export async function openDatabase(target: string): Promise<DatabaseHandle> {
     file.pragma('foreign_keys = ON');
     db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: file }) });
   }
-  // PostgreSQL: Kysely looks for its migration tables in every schema unless told which; another schema's
-  // (another app's, or another test's in the same database) would make it skip creating ours.
-  const migrationTableSchema = isPg ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db).catch(() => undefined))?.rows[0]?.schema : undefined;
-  const { error } = await new Migrator({ db, provider: migrationProvider, ...(migrationTableSchema && { migrationTableSchema }) }).migrateToLatest();
+  const { error } = await (await createMigrator(db, isPg)).migrateToLatest();
   if (error) {
     await db.destroy();
     throw new MonologueError('DB_MIGRATION_FAILED', `database migration failed on ${isPg ? 'PostgreSQL' : 'SQLite'}: ${(error as Error).message}`, { cause: error });
