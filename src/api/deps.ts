@@ -21,7 +21,7 @@ export interface LiveControl {
    * Stop every live recording of this user now (`recording.stopped` reason `consent-revoked`); their calls
    * go on. Resolves when those recordings are finished. Call it after the withdrawal is committed.
    */
-  consentRevoked(userId: string): Promise<void>;
+  consentRevoked(userId: string): Promise<void> | void;
   /** These sessions were revoked: close their sockets now (their calls end with them). */
   sessionsRevoked(sessionIds: readonly string[]): void;
 }
