@@ -15,6 +15,7 @@ import { createAuditLog } from './audit/audit-log.js';
 import { createGrants } from './recordings/grants.js';
 import { createShredder } from './recordings/shred.js';
 import { createRetention } from './recordings/retention.js';
+import { changeConsent } from './accounts/consent.js';
 import { kekDir, openObjectStore } from './recordings/storage-setup.js';
 import { openKeyring, retireKek, rotateKeyring } from './crypto/kek.js';
 import { atomicWrite, errno, FILE_MODE } from './storage/fs-util.js';
@@ -221,7 +222,15 @@ async function runStoreCommand({ store, config, noun, verb, target, values }: Co
   }
   if (noun === 'user' && verb === 'consent') {
     if (!values.revoke && !values.version) throw new MonologueError('USAGE', `give --version VERSION or --revoke\n${USAGE}`);
-    const user = await store.users.setConsent(need(values.user, 'user'), values.revoke ? null : values.version!);
+    const userId = need(values.user, 'user');
+    const version = values.revoke ? null : values.version!;
+    // A running service notices a revocation from here at its next call's answer (it reads consent then);
+    // a recording already running goes on until the call ends or the user revokes through the API.
+    if (await changeConsent(store.db.db, userId, version, Date.now())) {
+      await createAuditLog(store.db.db).append({ actor: `operator:${userInfo().username}`, action: 'user.consent', userId, detail: version === null ? 'withdrawn' : `version ${version}` });
+    }
+    const user = await store.users.byId(userId);
+    if (!user) throw new MonologueError('USER_NOT_FOUND', `no user with id ${userId}`);
     return { id: user.id, consent: user.consent ? { version: user.consent.version, at: new Date(user.consent.at).toISOString() } : null };
   }
   if (noun === 'token' && verb === 'issue') {

@@ -157,7 +157,7 @@ export async function startService(config: Config, log: Logger, now: () => numbe
     const payouts = createCallPayouts({ db: store.db.db, settler, users: store.users, vault: store.vault, config: config.payouts, log });
 
     const switchboard = new Switchboard({ users: store.users, records, media, log }, config.calls);
-    switchboard.on('call', recordAnsweredCalls({ recordings, payouts, log }));
+    switchboard.on('call', recordAnsweredCalls({ recordings, payouts, users: store.users, log }));
     const sip: SipEndpoint = await createSipEndpoint(
       {
         listen: {
@@ -202,7 +202,11 @@ export async function startService(config: Config, log: Logger, now: () => numbe
       ready: async () => ({ database: await store.db.ping(), rtpengine: await media.ready(), accepting: !switchboard.isDraining }),
     });
     const live: LiveControl = {
-      consentRevoked: (userId) => log.warn({ userId }, 'consent revoked: stopping live recordings is not wired yet'),
+      consentRevoked: async (userId) => {
+        const calls = switchboard.callsOf(userId);
+        await Promise.all(calls.map((c) => c.stopRecording('consent-revoked')));
+        if (calls.length > 0) log.info({ userId, calls: calls.length }, 'consent withdrawn: the live calls go on unrecorded');
+      },
       sessionsRevoked: (sessionIds) => {
         for (const id of sessionIds) tokenWatch.revoked(id);
       },

@@ -20,6 +20,17 @@ export interface DatabaseHandle {
 // bigint (int8) columns hold millisecond timestamps, which fit a JS number exactly.
 pg.types.setTypeParser(20, (v: string) => Number.parseInt(v, 10));
 
+/**
+ * The schema migrator. On PostgreSQL its own tables live in the connection's current schema: left
+ * unqualified, Kysely takes a `kysely_migration_lock` in ANY schema of the database for its own and
+ * never creates one here (two databases side by side as schemas, as the tests make them, then fail).
+ */
+export async function createMigrator(db: Db, isPg: boolean): Promise<Migrator> {
+  if (!isPg) return new Migrator({ db, provider: migrationProvider });
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
+  return new Migrator({ db, provider: migrationProvider, migrationTableSchema: rows[0]?.schema ?? 'public' });
+}
+
 /** `postgres://…` → PostgreSQL; anything else is a SQLite file path. Runs migrations. */
 export async function openDatabase(target: string): Promise<DatabaseHandle> {
   const isPg = /^postgres(ql)?:\/\//.test(target);
@@ -41,7 +52,9 @@ export async function openDatabase(target: string): Promise<DatabaseHandle> {
     file.pragma('foreign_keys = ON');
     db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: file }) });
   }
-  const { error } = await migrate(db, isPg);
+  const { error } = await createMigrator(db, isPg)
+    .then((m) => m.migrateToLatest())
+    .catch((e: unknown) => ({ error: e }));
   if (error) {
     await db.destroy();
     throw new MonologueError('DB_MIGRATION_FAILED', `database migration failed on ${isPg ? 'PostgreSQL' : 'SQLite'}: ${(error as Error).message}`, { cause: error });
@@ -61,13 +74,3 @@ export async function openDatabase(target: string): Promise<DatabaseHandle> {
   };
 }
 
-async function migrate(db: Db, isPg: boolean): Promise<{ error?: unknown }> {
-  try {
-    // Kysely looks for its migration tables in every schema it can see: unless told ours, another schema's
-    // (another deployment or test in the same database) is taken for ours and the migration fails.
-    const migrationTableSchema = isPg ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema : undefined;
-    return await new Migrator({ db, provider: migrationProvider, ...(migrationTableSchema && { migrationTableSchema }) }).migrateToLatest();
-  } catch (error) {
-    return { error };
-  }
-}
