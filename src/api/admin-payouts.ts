@@ -42,6 +42,11 @@ export async function adminPayoutRoutes(app: FastifyInstance, deps: ApiDeps): Pr
     }
   };
 
+  // Neither route needs a body: an absent one is the empty object (and so still meets the schema).
+  app.addHook('preValidation', async (req) => {
+    if (req.body === undefined || req.body === null) req.body = {};
+  });
+
   app.post<{ Params: Static<typeof Params>; Body: Static<typeof Empty> | undefined }>(
     '/payouts/:payoutId/paid',
     { config: { access: 'admin' }, schema: { tags: ['admin'], summary: 'mark a pending payout paid (once)', params: Params, body: Empty, response: { 200: AdminPayout, ...errors } } },

@@ -1,6 +1,6 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import type { Tables } from './tables.js';
@@ -41,7 +41,10 @@ export async function openDatabase(target: string): Promise<DatabaseHandle> {
     file.pragma('foreign_keys = ON');
     db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: file }) });
   }
-  const { error } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
+  // Kysely looks for its migration tables in every schema unless told which: another schema of the same
+  // database (another instance, a parallel test) would make it skip creating ours and then fail.
+  const migrationTableSchema = isPg ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]?.s : undefined;
+  const { error } = await new Migrator({ db, provider: migrationProvider, ...(migrationTableSchema && { migrationTableSchema }) }).migrateToLatest();
   if (error) {
     await db.destroy();
     throw new MonologueError('DB_MIGRATION_FAILED', `database migration failed on ${isPg ? 'PostgreSQL' : 'SQLite'}: ${(error as Error).message}`, { cause: error });
