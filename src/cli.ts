@@ -106,7 +106,7 @@ function need(v: string | undefined, flag: string): string {
   return v;
 }
 
-/** Review of held calls and the earnings read model. Amounts are integer micro-units. */
+/** Review of held calls, the earnings read model and payouts (mark paid, fail). Amounts are integer micro-units. */
 async function runPayoutCommand({ store, config, noun, verb, target, values }: Command): Promise<Record<string, unknown>> {
   const db = store.db.db;
   const ledger = createLedger(db);
@@ -128,6 +128,7 @@ async function runPayoutCommand({ store, config, noun, verb, target, values }: C
       const r = await withdrawals.markFailed(need(target, '<PAYOUT_ID>'), reviewer, values.reason);
       return { payout: printable(r.payout), compensationId: r.compensationId };
     }
+    throw new MonologueError('USAGE', `unknown command "${[noun, verb].filter(Boolean).join(' ')}"\n${USAGE}`);
   }
   if (verb === 'list') return { held: await settler.review.list() };
   if (verb === 'release') return { ...(await settler.review.release(need(target, '<CALL_ID>'), reviewer)) };
