@@ -19,7 +19,7 @@ import { changeConsent } from './accounts/consent.js';
 import { kekDir, openObjectStore } from './recordings/storage-setup.js';
 import { openKeyring, retireKek, rotateKeyring } from './crypto/kek.js';
 import { atomicWrite, errno, FILE_MODE } from './storage/fs-util.js';
-import { createEarnings, createLedger, createSettler } from './payouts/index.js';
+import { createLedger, createSettler, createWithdrawals, earningsReport, type PayoutState } from './payouts/index.js';
 import { generateAdminKey, hashAdminKey } from './api/admin-key.js';
 
 const USAGE = `usage:
@@ -33,6 +33,7 @@ const USAGE = `usage:
   monologue keys retire KEK_ID [--config FILE]
   monologue review list | release CALL_ID | reject CALL_ID [--config FILE]
   monologue earnings --user USER_ID [--config FILE]
+  monologue payouts list [--state pending|paid|failed] | mark-paid PAYOUT_ID | fail PAYOUT_ID [--reason TEXT] [--config FILE]
   monologue token issue --user USER_ID [--ttl-hours N] [--config FILE]
   monologue token revoke --session SESSION_ID [--config FILE]
   monologue admin hash-key            (reads the admin key on stdin; prints the admin.keyHash for it)
@@ -56,6 +57,8 @@ async function main(argv: string[]): Promise<number> {
       force: { type: 'boolean', default: false },
       'ttl-hours': { type: 'string' },
       generate: { type: 'boolean', default: false },
+      state: { type: 'string' },
+      reason: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -77,7 +80,7 @@ async function main(argv: string[]): Promise<number> {
         ? await runRecordingCommand(command)
         : noun === 'retention'
           ? await runRetentionCommand(command)
-          : noun === 'review' || noun === 'earnings'
+          : noun === 'review' || noun === 'earnings' || noun === 'payouts'
           ? await runPayoutCommand(command)
           : await runStoreCommand(command);
     process.stdout.write(JSON.stringify(out) + '\n');
@@ -108,6 +111,8 @@ interface CliValues {
   version?: string;
   revoke?: boolean;
   out?: string;
+  state?: string;
+  reason?: string;
 }
 
 function need(v: string | undefined, flag: string): string {
@@ -115,7 +120,7 @@ function need(v: string | undefined, flag: string): string {
   return v;
 }
 
-/** Review of held calls and the earnings read model. Amounts are integer micro-units. */
+/** Review of held calls, the earnings read model and payouts (mark paid, fail). Amounts are integer micro-units. */
 async function runPayoutCommand({ store, config, noun, verb, target, values }: Command): Promise<Record<string, unknown>> {
   const db = store.db.db;
   const ledger = createLedger(db);
@@ -123,14 +128,30 @@ async function runPayoutCommand({ store, config, noun, verb, target, values }: C
   const reviewer = `operator:${userInfo().username}`;
   if (noun === 'earnings') {
     const userId = need(values.user, 'user');
-    const earnings = createEarnings(db);
-    return { userId, balance: await ledger.balance(userId), days: await earnings.dailyTotals(userId), calls: await earnings.perCall(userId) };
+    return { userId, ...(await earningsReport(db, userId)) };
+  }
+  if (noun === 'payouts') {
+    const withdrawals = createWithdrawals({ db, audit: createAuditLog(db), minimumPayoutMicros: config.payouts.minimumPayoutMicros });
+    if (verb === 'list') {
+      const state = values.state;
+      if (state !== undefined && !PAYOUT_STATES.includes(state as PayoutState)) throw new MonologueError('USAGE', `--state is one of ${PAYOUT_STATES.join(', ')}`);
+      return { payouts: (await withdrawals.listAll(state === undefined ? {} : { state: state as PayoutState })).map(printable) };
+    }
+    if (verb === 'mark-paid') return { payout: printable((await withdrawals.markPaid(need(target, '<PAYOUT_ID>'), reviewer)).payout) };
+    if (verb === 'fail') {
+      const r = await withdrawals.markFailed(need(target, '<PAYOUT_ID>'), reviewer, values.reason);
+      return { payout: printable(r.payout), compensationId: r.compensationId };
+    }
+    throw new MonologueError('USAGE', `unknown command "${[noun, verb].filter(Boolean).join(' ')}"\n${USAGE}`);
   }
   if (verb === 'list') return { held: await settler.review.list() };
   if (verb === 'release') return { ...(await settler.review.release(need(target, '<CALL_ID>'), reviewer)) };
   if (verb === 'reject') return { ...(await settler.review.reject(need(target, '<CALL_ID>'), reviewer)) };
   throw new MonologueError('USAGE', `unknown command "${[noun, verb].filter(Boolean).join(' ')}"\n${USAGE}`);
 }
+
+const PAYOUT_STATES: readonly PayoutState[] = ['pending', 'paid', 'failed'];
+const printable = (p: { createdAt: number }) => ({ ...p, createdAt: new Date(p.createdAt).toISOString() });
 
 /** Recording and key commands: every read of a recording is written to the audit table. */
 async function runRecordingCommand({ store, config, noun, verb, target, values }: Command): Promise<Record<string, unknown>> {

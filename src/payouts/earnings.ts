@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { SettlementState, Tables } from '../db/tables.js';
 import { toSafeInt } from './ledger.js';
 import { utcDay } from './rules.js';
+import { walletBalance, type WalletBalance } from './withdrawals.js';
 
 /**
  * The user-facing read model of earnings. Every query filters by the owner in SQL (DESIGN §4 item 3).
@@ -99,4 +100,16 @@ export function createEarnings(db: Kysely<Tables>, opts: { now?: () => number } 
       });
     },
   };
+}
+
+/** What `GET /v1/earnings` answers and `monologue earnings` prints: one user's balance, days and calls. */
+export interface EarningsReport {
+  balance: WalletBalance;
+  days: DailyTotal[];
+  calls: CallEarningRow[];
+}
+
+export async function earningsReport(db: Kysely<Tables>, userId: string, opts: { now?: () => number; days?: number; calls?: number } = {}): Promise<EarningsReport> {
+  const earnings = createEarnings(db, { now: opts.now });
+  return { balance: await walletBalance(db, userId), days: await earnings.dailyTotals(userId, opts.days), calls: await earnings.perCall(userId, opts.calls) };
 }

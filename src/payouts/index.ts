@@ -6,3 +6,7 @@ export { createSettler } from './settle.js';
 export type { Settler, SettlerOptions, SettleInput, SettleResult, Settlement, ReviewResult, FlagResult } from './settle.js';
 export { createEarnings } from './earnings.js';
 export type { Earnings, DailyTotal, CallEarningRow } from './earnings.js';
+export { earningsReport } from './earnings.js';
+export type { EarningsReport } from './earnings.js';
+export { createWithdrawals, walletBalance } from './withdrawals.js';
+export type { Withdrawals, Payout, PayoutState, WalletBalance } from './withdrawals.js';
