@@ -34,7 +34,13 @@ const PAGE_HEADERS = {
  * registered after it (`/openapi.json`, a docs page at `/docs`). `routes` lists every route as it is added.
  */
 export async function createHttp(deps: HttpDeps): Promise<{ app: FastifyInstance; routes: RouteEntry[] }> {
-  const app = Fastify({ loggerInstance: deps.log.child({ mod: 'http' }) as FastifyBaseLogger, bodyLimit: deps.bodyLimitBytes });
+  const app = Fastify({
+    loggerInstance: deps.log.child({ mod: 'http' }) as FastifyBaseLogger,
+    bodyLimit: deps.bodyLimitBytes,
+    // Fastify's default strips properties a schema does not allow and lets the request through; a body or
+    // query with a field the route does not take (`userId`, `state`, …) must be refused instead (400).
+    ajv: { customOptions: { removeAdditional: false } },
+  });
   const routes: RouteEntry[] = [];
   app.addHook('onRoute', (r) => {
     for (const method of [r.method].flat()) routes.push({ method, url: r.url, access: (r.config as { access?: Access } | undefined)?.access });
