@@ -11,5 +11,5 @@ test('media grants (mlg_) are blanked in log messages and fields, like session t
   log.warn({ url: `/v1/media/${grant}`, err: new Error(`GET /v1/media/${grant} failed`) }, `stream of /v1/media/${grant} cut`);
   const out = lines.join('');
   assert.ok(!out.includes(grant.slice(4)), out);
-  assert.equal(out.split('/v1/media/mlg_[redacted]').length - 1, 3, out);
+  assert.ok(out.split('/v1/media/mlg_[redacted]').length - 1 >= 3, out); // message, field, error (and its stack)
 });
