@@ -31,8 +31,7 @@ export function parseRange(header: string | undefined, size: number): RangeAnswe
     return { kind: 'range', start: Math.max(0, size - n), end: size - 1 };
   }
   const start = Number(a);
-  const end = b === '' ? size - 1 : Number(b);
-  if (end < start) return { kind: 'none' }; // invalid per the RFC: ignored, not refused
+  if (b !== '' && Number(b) < start) return { kind: 'none' }; // invalid per the RFC: ignored, not refused
   if (start >= size) return { kind: 'unsatisfiable' };
-  return { kind: 'range', start, end: Math.min(end, size - 1) };
+  return { kind: 'range', start, end: b === '' ? size - 1 : Math.min(Number(b), size - 1) };
 }

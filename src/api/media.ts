@@ -60,21 +60,29 @@ async function serve(deps: ApiDeps, req: FastifyRequest, reply: FastifyReply): P
 
   const size = source.size;
   const range = req.headers['if-range'] !== undefined ? ({ kind: 'none' } as const) : parseRange(req.headers.range, size);
+  const { start, end } = range.kind === 'range' ? range : { start: 0, end: size - 1 };
+  if (range.kind === 'unsatisfiable' || req.method === 'HEAD' || size === 0) source.close();
+  const body = range.kind !== 'unsatisfiable' && req.method !== 'HEAD' && size > 0 ? source.stream({ start, end }) : undefined;
+  if (body) {
+    try {
+      // Headers go out only once the first chunk has decrypted: one that fails at once is a clean 500.
+      await body.ready();
+    } catch (err) {
+      body.destroy();
+      throw err;
+    }
+  }
+
   reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff').header('accept-ranges', 'bytes');
   if (range.kind === 'unsatisfiable') {
-    source.close();
     return reply.code(416).header('content-range', `bytes */${size}`).send({ code: 'RANGE_NOT_SATISFIABLE', message: `the recording is ${size} bytes; ask for a range within bytes 0-${size - 1}` });
   }
   const disposition = grant.purpose === 'download' ? 'attachment' : 'inline';
   reply.header('content-type', 'audio/ogg; codecs=opus').header('content-disposition', `${disposition}; filename="${row.id}.opus"`);
-  const { start, end } = range.kind === 'range' ? range : { start: 0, end: size - 1 };
   if (range.kind === 'range') reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`);
   reply.header('content-length', String(end - start + 1));
-  if (req.method === 'HEAD' || size === 0) {
-    source.close();
-    return reply.send();
-  }
-  return reply.send(counted(deps, grant.grantId, reply, source.stream({ start, end })));
+  if (!body) return reply.send();
+  return reply.send(counted(deps, grant.grantId, reply, body));
 }
 
 /**

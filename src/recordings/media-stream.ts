@@ -29,6 +29,7 @@ import { objectKeys, type RecordingRow } from './catalog.js';
  * Errors (MonologueError codes):
  *   NO_KEY              no keyring, or the recording's key does not unwrap (the cause is logged)
  *   RECORDING_UPLOADING a complete recording whose chunks are still in the spool after UPLOAD_WAIT_MS
+ *   CHUNK_MISSING       a complete recording lacks a chunk and nothing is left to upload
  *   STORAGE_UNAVAILABLE the object store failed
  *   CHUNK_*             a stored chunk is damaged (before the response: at open; after: the stream is
  *                       destroyed, so the client sees a cut, never bad bytes); always logged with its code
@@ -42,7 +43,7 @@ export interface MediaSource {
    * Plaintext bytes `start`..`end` (inclusive; default the whole file). Once per source: the stream
    * takes the key material, and wipes it when it ends or is destroyed.
    */
-  stream(range?: { start: number; end: number }): Readable;
+  stream(range?: { start: number; end: number }): PlaintextStream;
   /** Wipe the key material when no stream will be made (HEAD, an error). Idempotent. */
   close(): void;
 }
@@ -135,7 +136,11 @@ async function frame(deps: MediaStreamDeps, row: RecordingRow, waitMs: number): 
   let n = 0;
   while (indices.has(n)) n++;
   if (row.state === 'complete') {
-    if (n < row.chunkCount) throw new MonologueError('RECORDING_UPLOADING', `recording ${id}: ${row.chunkCount - n} of ${row.chunkCount} chunks are not in storage yet`);
+    if (n < row.chunkCount) {
+      // Still in the spool (uploads pending) is a wait; with nothing pending the chunk is lost.
+      if (deps.spool.pending > 0) throw new MonologueError('RECORDING_UPLOADING', `recording ${id}: ${row.chunkCount - n} of ${row.chunkCount} chunks are not in storage yet`);
+      throw new MonologueError('CHUNK_MISSING', `recording ${id} is complete with ${row.chunkCount} chunks, but chunk ${n} is not in storage`);
+    }
     n = row.chunkCount;
   } else if (indices.size > n) {
     deps.log.warn({ recordingId: id, served: n, stored: indices.size }, 'incomplete recording has a gap: serving the chunks before it');
@@ -224,16 +229,30 @@ interface StreamPlan extends MediaStreamDeps {
 }
 
 /** Pushes each chunk's slice of the range as soon as that chunk is fetched and authenticated. */
-class PlaintextStream extends Readable {
+export class PlaintextStream extends Readable {
   readonly #p: StreamPlan;
   #next: number;
   #busy = false;
   #ahead: Promise<Buffer> | undefined;
+  #primed: (() => void) | undefined;
 
   constructor(plan: StreamPlan) {
     super();
     this.#p = plan;
     this.#next = plan.first;
+  }
+
+  /**
+   * Resolves once the first bytes are decrypted and waiting (or the range is done); rejects with the
+   * error that destroyed the stream first. A response can then start only once its first chunk is
+   * known good, so a chunk that fails at once is a clean error response rather than a cut.
+   */
+  ready(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.once('error', reject);
+      this.#primed = resolve;
+      this.read(0);
+    });
   }
 
   override _read(): void {
@@ -260,12 +279,15 @@ class PlaintextStream extends Readable {
         const to = Math.min(span.length, p.range.end + 1 - span.offset);
         this.#next++;
         if (to <= from) continue; // an empty chunk, or one opened only to prove the end
-        if (!this.push(c.plaintext.subarray(from, to))) {
+        const more = this.push(c.plaintext.subarray(from, to));
+        this.#primed?.();
+        if (!more) {
           this.#busy = false; // resumes on the next _read
           return;
         }
       }
       this.push(null);
+      this.#primed?.();
     } catch (err) {
       const code = err instanceof MonologueError ? err.code : 'STORAGE_UNAVAILABLE';
       p.log.error({ code, recordingId: p.id, chunk: p.spans[this.#next]?.index, err }, 'media stream cut: a chunk could not be served');
