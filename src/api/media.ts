@@ -86,13 +86,15 @@ async function serve(deps: ApiDeps, req: FastifyRequest, reply: FastifyReply): P
 }
 
 /**
- * Counts the bytes handed to the response for the grant's audit entry. A response that completes records
- * them before its last byte leaves (flush runs before the end), so a client that has read the whole body
- * can rely on them being counted; one cut short records what was handed over, less what still waited.
+ * Counts the bytes handed to the response for the grant's audit entry. The last byte is held back until
+ * the count is stored: a client knows the body is complete by its Content-Length, so without that it
+ * could finish reading (and the grant be swept) before its bytes were counted. A response cut short
+ * records what was handed over, less what still waited in the buffer.
  */
 function counted(deps: ApiDeps, grantId: string, reply: FastifyReply, body: Readable): Transform {
-  let passed = 0;
+  let handed = 0;
   let recorded = 0;
+  let held: Buffer | undefined;
   const record = async (total: number) => {
     const delta = total - recorded;
     if (delta <= 0) return;
@@ -101,15 +103,24 @@ function counted(deps: ApiDeps, grantId: string, reply: FastifyReply, body: Read
   };
   const counter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
-      passed += chunk.length;
-      cb(null, chunk);
+      if (chunk.length === 0) return cb();
+      if (held) this.push(held);
+      if (chunk.length > 1) this.push(chunk.subarray(0, -1));
+      handed += (held?.length ?? 0) + chunk.length - 1;
+      held = chunk.subarray(-1);
+      cb();
     },
     flush(cb) {
-      void record(passed).finally(() => cb());
+      void record(handed + (held?.length ?? 0)).finally(() => {
+        if (held) this.push(held);
+        handed += held?.length ?? 0;
+        held = undefined;
+        cb();
+      });
     },
   });
   reply.raw.on('close', () => {
-    if (!reply.raw.writableFinished) void record(passed - counter.readableLength);
+    if (!reply.raw.writableFinished) void record(handed - counter.readableLength);
   });
   // Either side ending early tears down both: a client that goes away stops the decryption.
   return pipeline(body, counter, () => undefined);
