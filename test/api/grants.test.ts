@@ -282,6 +282,16 @@ for (const database of ['sqlite', 'postgres'] as const) {
       assert.deepEqual(await rig.service.audit.verify(), { ok: true, entries: (await rig.service.db.db.selectFrom('audit_log').select('seq').execute()).length });
     });
 
+    test('OpenAPI documents the routes: media is by grant (no bearer) and answers audio/ogg', async () => {
+      const doc = (await (await rig.request('GET', '/openapi.json')).json()) as { paths: Record<string, Record<string, { security?: unknown[]; responses: Record<string, { content?: Record<string, unknown> }> }>> };
+      for (const p of ['/v1/recordings', '/v1/recordings/{recordingId}', '/v1/recordings/{recordingId}/grants', '/v1/media/{grant}']) assert.ok(doc.paths[p], p);
+      const get = doc.paths['/v1/media/{grant}']!.get!;
+      assert.deepEqual(get.security, []);
+      assert.ok(get.responses['200']?.content?.['audio/ogg']);
+      assert.ok(get.responses['206']?.content?.['audio/ogg']);
+      assert.ok(doc.paths['/v1/recordings/{recordingId}/grants']!.post!.responses['201']);
+    });
+
     test(`grant issuance has its own, stricter limit per token: ${GRANTS_PER_MINUTE} a minute, then 429 with Retry-After`, async () => {
       const owner = await rig.seedOwner('+15550100006', { calls: 1, seconds: 1 });
       const rec = owner.recordings[0]!;
