@@ -6,7 +6,7 @@ import { notFound } from './replies.js';
 import { parseRange } from './byte-range.js';
 import { isReadable } from './recordings.js';
 import { MonologueError } from '../errors.js';
-import { openMediaSource, type MediaSource } from '../recordings/media-stream.js';
+import { createFrameCache, openMediaSource, type FrameCache, type MediaSource } from '../recordings/media-stream.js';
 
 /**
  * GET/HEAD /v1/media/{grant}: a recording's audio for whoever holds a live grant (recordings.ts issues
@@ -34,13 +34,14 @@ const UNAVAILABLE: Record<string, { message: string; retryAfter?: number }> = {
 
 export async function mediaRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   const schema = { tags: ['media'], summary: 'a recording’s audio, by grant (no Authorization header)', security: [], params: GrantParams, response: { 200: Audio, 206: Audio, ...errors } };
-  const handler = (req: FastifyRequest, reply: FastifyReply) => serve(deps, req, reply);
+  const frames = createFrameCache();
+  const handler = (req: FastifyRequest, reply: FastifyReply) => serve(deps, frames, req, reply);
   // HEAD is its own route: fastify's automatic one would read the whole stream and report length 0.
   app.get('/media/:grant', { exposeHeadRoute: false, config: { access: 'grant' }, schema }, handler);
   app.head('/media/:grant', { config: { access: 'grant' }, schema: { ...schema, summary: 'the headers of GET /v1/media/{grant}' } }, handler);
 }
 
-async function serve(deps: ApiDeps, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+async function serve(deps: ApiDeps, frames: FrameCache, req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const { grant: token } = req.params as Static<typeof GrantParams>;
   const grant = await deps.grants.use(token);
   if (!grant) throw notFound();
@@ -50,7 +51,7 @@ async function serve(deps: ApiDeps, req: FastifyRequest, reply: FastifyReply): P
 
   let source: MediaSource;
   try {
-    source = await openMediaSource(deps, row);
+    source = await openMediaSource({ ...deps, frames }, row);
   } catch (err) {
     const refusal = err instanceof MonologueError ? UNAVAILABLE[err.code] : undefined;
     if (!refusal || !(err instanceof MonologueError)) throw err;

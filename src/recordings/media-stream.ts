@@ -54,6 +54,40 @@ export interface MediaStreamDeps {
   spool: Spool;
   keyring: Keyring | undefined;
   log: Logger;
+  /** Framing of complete recordings already read (a player asks for several ranges of one file). */
+  frames?: FrameCache;
+}
+
+/**
+ * The chunk table (keys and plaintext lengths) of complete recordings, whose chunks no longer change:
+ * a second request for the same recording skips the header reads (120 for ten minutes; on S3 they
+ * are most of the time to first byte). Holds no key material and no audio; bounded, least recently
+ * used first out. A stream that finds a chunk differing from its entry drops the entry.
+ */
+export interface FrameCache {
+  get(recordingId: string): readonly Span[] | undefined;
+  set(recordingId: string, spans: readonly Span[]): void;
+  delete(recordingId: string): void;
+}
+
+export function createFrameCache(maxRecordings = 256): FrameCache {
+  const map = new Map<string, readonly Span[]>();
+  return {
+    get(id) {
+      const v = map.get(id);
+      if (v) {
+        map.delete(id);
+        map.set(id, v);
+      }
+      return v;
+    },
+    set(id, spans) {
+      map.delete(id);
+      map.set(id, spans);
+      while (map.size > maxRecordings) map.delete(map.keys().next().value as string);
+    },
+    delete: (id) => void map.delete(id),
+  };
 }
 
 /** How long a read waits for a recording's chunks that are still in the spool. */
@@ -61,7 +95,7 @@ export const UPLOAD_WAIT_MS = 5000;
 /** Header reads in flight at once while opening (each is one small storage request). */
 const PEEK_CONCURRENCY = 8;
 
-interface Span {
+export interface Span {
   index: number;
   key: string;
   /** Plaintext offset of the chunk's first byte in the file. */
@@ -81,9 +115,11 @@ export async function openMediaSource(deps: MediaStreamDeps, row: RecordingRow, 
     secrets.noncePrefix.fill(0);
     secrets = undefined;
   };
-  let spans: Span[];
+  let spans: readonly Span[];
   try {
-    spans = await frame(deps, row, opts.uploadWaitMs ?? UPLOAD_WAIT_MS);
+    const cached = row.state === 'complete' ? deps.frames?.get(id) : undefined;
+    spans = cached ?? (await frame(deps, row, opts.uploadWaitMs ?? UPLOAD_WAIT_MS));
+    if (!cached && row.state === 'complete') deps.frames?.set(id, spans);
   } catch (err) {
     wipe();
     if (err instanceof MonologueError && err.code.startsWith('CHUNK_')) deps.log.error({ code: err.code, recordingId: id, err }, 'recording cannot be served: a stored chunk is damaged');
@@ -218,7 +254,7 @@ async function mapLimit<T>(n: number, limit: number, fn: (i: number) => Promise<
 
 interface StreamPlan extends MediaStreamDeps {
   id: string;
-  spans: Span[];
+  spans: readonly Span[];
   /** Index into spans of the first and last chunk to open. */
   first: number;
   last: number;
@@ -291,6 +327,7 @@ export class PlaintextStream extends Readable {
     } catch (err) {
       const code = err instanceof MonologueError ? err.code : 'STORAGE_UNAVAILABLE';
       p.log.error({ code, recordingId: p.id, chunk: p.spans[this.#next]?.index, err }, 'media stream cut: a chunk could not be served');
+      p.frames?.delete(p.id);
       this.destroy(err instanceof Error ? err : new Error(String(err)));
     }
   }

@@ -129,6 +129,30 @@ describe('media byte ranges', () => {
     }
   });
 
+  test('an incomplete recording (the service stopped mid-call) serves the chunks it has', async () => {
+    const other = await rig.seedOwner('+15550200002', { calls: 1, seconds: 5, toneHz: 900 });
+    const cut = other.recordings[0]!;
+    const kept = cut.chunkCount - 2;
+    let end = 0;
+    for (let i = 0; i < kept; i++) end += inspectChunk(await rig.service.objects.get(objectKeys.chunk(cut.id, i))).length;
+    // As after a crash: the tail (with the last-flagged chunk) never reached storage.
+    for (let i = kept; i < cut.chunkCount; i++) await rig.service.objects.delete(objectKeys.chunk(cut.id, i));
+    await rig.service.catalog.finish(cut.id, { state: 'incomplete', chunkCount: kept, durationMs: kept * 1000, talkMs: kept * 1000, failure: 'interrupted' });
+    const res = await rig.request('POST', `/v1/recordings/${cut.id}/grants`, { token: other.token, body: { purpose: 'play' } });
+    assert.equal(res.status, 201);
+    const { url } = (await res.json()) as { url: string };
+    const whole = await get(url);
+    assert.equal(whole.status, 200);
+    const file = Buffer.from(await whole.arrayBuffer());
+    assert.deepEqual(file, cut.ogg.subarray(0, end));
+    const pcm = decode(file);
+    assert.ok(pcm.length >= 48000 * (kept - 0.5), `${pcm.length / 48} ms`);
+    assert.ok(goertzel(pcm, 900, 48000) > 1000 * goertzel(pcm, 1300, 48000), 'its tone');
+    const tail = await get(url, 'bytes=-50');
+    assert.equal(tail.headers.get('content-range'), `bytes ${end - 50}-${end - 1}/${end}`);
+    assert.deepEqual(Buffer.from(await tail.arrayBuffer()), cut.ogg.subarray(end - 50, end));
+  });
+
   test('a chunk damaged in storage: the stream is cut where it lies, never with wrong bytes, and logged with its code', async () => {
     const victim = owner.recordings[1]!;
     const key = objectKeys.chunk(victim.id, 3);
