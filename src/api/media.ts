@@ -62,8 +62,9 @@ async function serve(deps: ApiDeps, frames: FrameCache, req: FastifyRequest, rep
   const size = source.size;
   const range = req.headers['if-range'] !== undefined ? ({ kind: 'none' } as const) : parseRange(req.headers.range, size);
   const { start, end } = range.kind === 'range' ? range : { start: 0, end: size - 1 };
-  if (range.kind === 'unsatisfiable' || req.method === 'HEAD' || size === 0) source.close();
-  const body = range.kind !== 'unsatisfiable' && req.method !== 'HEAD' && size > 0 ? source.stream({ start, end }) : undefined;
+  const sendsBody = req.method !== 'HEAD' && range.kind !== 'unsatisfiable' && size > 0;
+  if (!sendsBody) source.close();
+  const body = sendsBody ? source.stream({ start, end }) : undefined;
   if (body) {
     try {
       // Headers go out only once the first chunk has decrypted: one that fails at once is a clean 500.
@@ -76,7 +77,7 @@ async function serve(deps: ApiDeps, frames: FrameCache, req: FastifyRequest, rep
 
   reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff').header('accept-ranges', 'bytes');
   if (range.kind === 'unsatisfiable') {
-    return reply.code(416).header('content-range', `bytes */${size}`).send({ code: 'RANGE_NOT_SATISFIABLE', message: `the recording is ${size} bytes; ask for a range within bytes 0-${size - 1}` });
+    return reply.code(416).header('content-range', `bytes */${size}`).send({ code: 'RANGE_NOT_SATISFIABLE', message: `the range selects none of the recording's ${size} bytes` });
   }
   const disposition = grant.purpose === 'download' ? 'attachment' : 'inline';
   reply.header('content-type', 'audio/ogg; codecs=opus').header('content-disposition', `${disposition}; filename="${row.id}.opus"`);
