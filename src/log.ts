@@ -63,7 +63,7 @@ function scrub(value: unknown, depth: number, seen: WeakSet<object>): unknown {
 }
 
 const E164_IN_TEXT = /\+\d{7,15}\b/g;
-// Session tokens (mlt_) and media grants (mlg_, which sit in /v1/media URLs the request log prints).
+// Session tokens (mlt_) and media grants (mlg_: a credential inside every /v1/media URL a log line may carry).
 const TOKEN_IN_TEXT = /\b(ml[tg])_[A-Za-z0-9_-]{8,}/g;
 const BEARER_IN_TEXT = /\b(Bearer|Digest)\s+[^\s,;]+/gi;
 
