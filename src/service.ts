@@ -35,6 +35,9 @@ import { createLedger, createSettler, type Settler, type Ledger } from './payout
 import { createCallPayouts } from './payouts/call-payouts.js';
 import { webhooksPlugin } from './webhooks/plugin.js';
 
+/** How often expired and used-up media grants are closed and audited. */
+const GRANT_SWEEP_MS = 30_000;
+
 /** A running Monologue: every role in one process (DESIGN §1). */
 export interface Service {
   readonly config: Config;
@@ -151,6 +154,16 @@ export async function startService(config: Config, log: Logger, now: () => numbe
     const retention = createRetention({ db: store.db.db, shredder, log, now }, { retentionDays: config.recording.retentionDays, sweepMinutes: config.recording.retentionSweepMinutes });
     retention.start();
     cleanup.push(() => retention.close());
+    // Grants that expired or are used up are closed, each one's reads becoming one audit entry.
+    let sweeping: Promise<unknown> = Promise.resolve();
+    const sweeper = setInterval(() => {
+      sweeping = grants.sweep().catch((err: unknown) => log.warn({ err }, 'grant sweep failed; the next one retries'));
+    }, GRANT_SWEEP_MS);
+    sweeper.unref();
+    cleanup.push(async () => {
+      clearInterval(sweeper);
+      await sweeping;
+    });
 
     const ledger = createLedger(store.db.db);
     const settler = createSettler({ db: store.db.db, ledger, config: config.payouts, log });

@@ -110,16 +110,27 @@ export class ChunkSealer {
 }
 
 /**
- * Opens one recording's chunks, strictly in order from index 0. A rejected chunk leaves the position
- * unchanged, so a caller may drop it and go on (e.g. skip a duplicate).
+ * Opens one recording's chunks, strictly in order from index 0 (or from `from`). A rejected chunk leaves
+ * the position unchanged, so a caller may drop it and go on (e.g. skip a duplicate).
+ *
+ * `from` is for a reader that starts mid-recording (an HTTP byte range): chunks before it are neither read
+ * nor checked, and nothing is claimed about them. Every chunk it does open keeps the full guarantees:
+ * authenticated under this recording's key with the recording id in the associated data, its index bound
+ * in the nonce (so it must be exactly the chunk at that position), its last flag bound in the nonce, and
+ * order enforced from `from` on. `finish()` still means "the last-flagged chunk was opened".
  */
 export class ChunkOpener {
   readonly #ctx: ChunkContext;
-  #next = 0;
+  readonly #from: number;
+  #next: number;
   #finished = false;
 
-  constructor(recordingId: string, s: RecordingSecrets) {
+  constructor(recordingId: string, s: RecordingSecrets, opts: { from?: number } = {}) {
+    const from = opts.from ?? 0;
+    if (!Number.isInteger(from) || from < 0 || from > MAX_INDEX) throw new MonologueError('CHUNK_LIMIT', `a reader starts at a chunk index 0..${MAX_INDEX} (got ${from})`);
     this.#ctx = chunkContext(recordingId, s);
+    this.#from = from;
+    this.#next = from;
   }
 
   /** True once the last-flagged chunk has been opened. */
@@ -127,7 +138,7 @@ export class ChunkOpener {
     return this.#finished;
   }
 
-  /** The index `open` expects next (= number of chunks opened). */
+  /** The index `open` expects next (= `from` + number of chunks opened). */
   get nextIndex(): number {
     return this.#next;
   }
@@ -140,6 +151,9 @@ export class ChunkOpener {
       throw new MonologueError('CHUNK_TRUNCATED', `data follows the last chunk (${position - 1})`);
     }
     const opened = authenticate(this.#ctx, bytes, position);
+    if (opened.index < this.#from) {
+      throw new MonologueError('CHUNK_OUT_OF_ORDER', `expected chunk ${position}, got chunk ${opened.index}, before this reader's first chunk ${this.#from}`);
+    }
     if (opened.index < position) {
       throw new MonologueError('CHUNK_DUPLICATE', `chunk ${opened.index} arrived again at position ${position}; it was already opened`);
     }
@@ -165,7 +179,7 @@ export class ChunkOpener {
     if (this.#finished || opts.allowUnfinished === true) return;
     throw new MonologueError(
       'CHUNK_TRUNCATED',
-      this.#next === 0 ? 'stream holds no chunks' : `stream ends after chunk ${this.#next - 1} without its last chunk`,
+      this.#next === this.#from ? (this.#from === 0 ? 'stream holds no chunks' : `no chunk opened from chunk ${this.#from}`) : `stream ends after chunk ${this.#next - 1} without its last chunk`,
     );
   }
 }

@@ -89,6 +89,30 @@ export function createFsStore(dir: string): ObjectStore {
       }
     },
 
+    async peek(key, length) {
+      validateKey(key);
+      await ensureDirs();
+      let fh: fsp.FileHandle | undefined;
+      try {
+        fh = await fsp.open(fileOf(key), 'r');
+        const size = (await fh.stat()).size;
+        const bytes = Buffer.alloc(Math.max(0, Math.min(length, size)));
+        let off = 0;
+        while (off < bytes.length) {
+          const { bytesRead } = await fh.read(bytes, off, bytes.length - off, off);
+          if (bytesRead === 0) break;
+          off += bytesRead;
+        }
+        return { bytes: bytes.subarray(0, off), size };
+      } catch (err) {
+        const code = errno(err);
+        if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') throw objectNotFound(key);
+        throw unavailable('peek', err);
+      } finally {
+        await fh?.close().catch(() => undefined);
+      }
+    },
+
     list: listKeys,
 
     async delete(key) {

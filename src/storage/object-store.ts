@@ -11,6 +11,11 @@ export interface ObjectStore {
   put(key: string, body: Buffer): Promise<void>;
   /** The object's bytes; MonologueError('OBJECT_NOT_FOUND') when there is none. */
   get(key: string): Promise<Buffer>;
+  /**
+   * The first `length` bytes of the object (all of it if shorter) and its total size, without reading
+   * the rest: chunk headers for the media route's framing. OBJECT_NOT_FOUND like `get`.
+   */
+  peek(key: string, length: number): Promise<{ bytes: Buffer; size: number }>;
   /** Every key starting with `prefix` (plain string prefix, as in S3), sorted. */
   list(prefix: string): Promise<string[]>;
   /** Remove one object; removing a missing object is not an error. */

@@ -7,6 +7,7 @@ import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   HeadBucketCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -138,6 +139,28 @@ export function createS3Store(opts: S3StoreOptions): ObjectStore {
           return Buffer.from(await res.Body.transformToByteArray());
         } catch (err) {
           if (errName(err) === 'NoSuchKey' || httpStatus(err) === 404) throw objectNotFound(key);
+          throw err;
+        }
+      });
+    },
+
+    async peek(key, length) {
+      validateKey(key);
+      return call('peek', async (abortSignal) => {
+        try {
+          if (length <= 0) {
+            const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal });
+            return { bytes: Buffer.alloc(0), size: head.ContentLength ?? 0 };
+          }
+          const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=0-${length - 1}` }), { abortSignal });
+          const bytes = res.Body ? Buffer.from(await res.Body.transformToByteArray()) : Buffer.alloc(0);
+          // `bytes 0-21/1234`: the total is after the slash; a server that ignored the range sent it all.
+          const total = /\/(\d+)$/.exec(res.ContentRange ?? '')?.[1];
+          return { bytes: bytes.subarray(0, length), size: total !== undefined ? Number(total) : bytes.length };
+        } catch (err) {
+          if (errName(err) === 'NoSuchKey' || errName(err) === 'NotFound' || httpStatus(err) === 404) throw objectNotFound(key);
+          // An empty object has no byte 0: S3 refuses the range (416) rather than answer nothing.
+          if (httpStatus(err) === 416 || errName(err) === 'InvalidRange') return { bytes: Buffer.alloc(0), size: 0 };
           throw err;
         }
       });
