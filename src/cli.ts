@@ -27,7 +27,8 @@ const USAGE = `usage:
   monologue review list | release CALL_ID | reject CALL_ID [--config FILE]
   monologue earnings --user USER_ID [--config FILE]
   monologue token issue --user USER_ID [--ttl-hours N] [--config FILE]
-  monologue token revoke --session SESSION_ID [--config FILE]`;
+  monologue token revoke --session SESSION_ID [--config FILE]
+  monologue audit verify [--config FILE]`;
 
 /** Operator commands print one JSON object on stdout; failures print {code, message} on stderr. */
 async function main(argv: string[]): Promise<number> {
@@ -60,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
   const store = await openStore(config);
   try {
     const command: Command = { store, config, noun, verb, target, values };
+    if (noun === 'audit') return await runAuditCommand(command);
     const out =
       noun === 'recording' || noun === 'keys'
         ? await runRecordingCommand(command)
@@ -116,6 +118,24 @@ async function runPayoutCommand({ store, config, noun, verb, target, values }: C
   if (verb === 'release') return { ...(await settler.review.release(need(target, '<CALL_ID>'), reviewer)) };
   if (verb === 'reject') return { ...(await settler.review.reject(need(target, '<CALL_ID>'), reviewer)) };
   throw new MonologueError('USAGE', `unknown command "${[noun, verb].filter(Boolean).join(' ')}"\n${USAGE}`);
+}
+
+/**
+ * `audit verify`: walks the whole hash chain. Prints the verdict on stdout either way; a broken chain
+ * also says where on stderr and exits 1, so a cron job or a monitor can alert on it.
+ */
+async function runAuditCommand({ store, noun, verb }: Command): Promise<number> {
+  if (verb !== 'verify') throw new MonologueError('USAGE', `unknown command "${[noun, verb].filter(Boolean).join(' ')}"\n${USAGE}`);
+  const verdict = await createAuditLog(store.db.db).verify();
+  process.stdout.write(JSON.stringify(verdict) + '\n');
+  if (verdict.ok) return 0;
+  process.stderr.write(
+    JSON.stringify({
+      code: 'AUDIT_CHAIN_BROKEN',
+      message: `the audit chain is broken at seq ${verdict.brokenAt} (${verdict.reason}); the ${verdict.entries} entries before it verify. Restore audit_log from a backup and compare from that seq on.`,
+    }) + '\n',
+  );
+  return 1;
 }
 
 /** Recording and key commands: every read of a recording is written to the audit table. */
