@@ -1,6 +1,6 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import type { Tables } from './tables.js';
@@ -19,6 +19,17 @@ export interface DatabaseHandle {
 
 // bigint (int8) columns hold millisecond timestamps, which fit a JS number exactly.
 pg.types.setTypeParser(20, (v: string) => Number.parseInt(v, 10));
+
+/**
+ * The schema migrator. On PostgreSQL its own tables live in the connection's current schema: left
+ * unqualified, Kysely takes a `kysely_migration_lock` in ANY schema of the database for its own and
+ * never creates one here (two databases side by side as schemas, as the tests make them, then fail).
+ */
+export async function createMigrator(db: Db, isPg: boolean): Promise<Migrator> {
+  if (!isPg) return new Migrator({ db, provider: migrationProvider });
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
+  return new Migrator({ db, provider: migrationProvider, migrationTableSchema: rows[0]?.schema ?? 'public' });
+}
 
 /** `postgres://…` → PostgreSQL; anything else is a SQLite file path. Runs migrations. */
 export async function openDatabase(target: string): Promise<DatabaseHandle> {
@@ -41,7 +52,7 @@ export async function openDatabase(target: string): Promise<DatabaseHandle> {
     file.pragma('foreign_keys = ON');
     db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: file }) });
   }
-  const { error } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
+  const { error } = await (await createMigrator(db, isPg)).migrateToLatest();
   if (error) {
     await db.destroy();
     throw new MonologueError('DB_MIGRATION_FAILED', `database migration failed on ${isPg ? 'PostgreSQL' : 'SQLite'}: ${(error as Error).message}`, { cause: error });
