@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifySchema } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifySchema } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from '../log.js';
 import type { Access } from './auth.js';
+import { notFound } from './replies.js';
 
 export interface HttpDeps {
   log: Logger;
@@ -44,6 +45,19 @@ export async function createHttp(deps: HttpDeps): Promise<{ app: FastifyInstance
     // Fastify's default strips properties a schema does not allow and lets the request through; a body or
     // query with a field the route does not take (`userId`, `state`, …) must be refused instead (400).
     ajv: { customOptions: { removeAdditional: false } },
+    // The router refuses an over-long param (414) or a broken %-escape (400) before any route runs, with
+    // a body that echoes the path. Under /v1 that would tell a malformed id from an unknown one: it gets
+    // the API's one 404 instead, and elsewhere a 400 that echoes nothing.
+    frameworkErrors: (err, req, reply: FastifyReply) => {
+      if (err.code === 'FST_ERR_BAD_URL' || err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+        if (req.url.startsWith('/v1/')) {
+          const e = notFound();
+          return reply.code(e.statusCode).send({ code: e.code, message: e.message });
+        }
+        return reply.code(400).send({ code: 'BAD_URL', message: 'the URL is malformed' });
+      }
+      return reply.code(err.statusCode ?? 400).send({ code: 'BAD_REQUEST', message: err.message });
+    },
   });
   const routes: RouteEntry[] = [];
   app.addHook('onRoute', function (r) {
