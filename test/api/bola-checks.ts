@@ -470,7 +470,7 @@ function mapValues(v: unknown, f: (x: unknown) => unknown): unknown {
 }
 
 /** The tables of the current database (schema, on PostgreSQL) and their columns. */
-async function tablesOf(db: Db): Promise<Array<{ name: string; columns: Set<string> }>> {
+export async function tablesOf(db: Db): Promise<Array<{ name: string; columns: Set<string> }>> {
   const tables = await db.introspection.getTables();
   let schema: string | undefined;
   if (tables.some((t) => t.schema !== undefined)) {
