@@ -83,6 +83,8 @@ const errors = { 401: { $ref: 'ErrorBody#' }, 404: { $ref: 'ErrorBody#' } };
  * suite must find nothing wrong with them, or it would be failing for its own sake.
  */
 export async function goodRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
+  // A /v1 route that takes no token (like media by grant): limited per source address.
+  app.get('/good/ping', { config: { access: 'public' }, schema: { response: { 200: Type.Object({ ok: Type.Boolean() }, { additionalProperties: false }) } } }, async () => ({ ok: true }));
   app.get<{ Params: { callId: string } }>(
     '/good/calls/:callId',
     { config: { access: 'user' }, schema: { params: IdParam('callId', 'call'), response: { 200: GoodCall, ...errors } } },
@@ -136,6 +138,7 @@ export async function goodRoutes(app: FastifyInstance, deps: ApiDeps): Promise<v
 }
 
 export const GOOD_TABLE: RouteCase[] = [
+  { url: '/v1/good/ping', methods: ['GET', 'HEAD'], access: 'public', kind: 'public' },
   { url: '/v1/good/calls/:callId', methods: ['GET', 'HEAD'], access: 'user', kind: 'object', params: { callId: 'call' } },
   { url: '/v1/good/calls', methods: ['GET', 'HEAD'], access: 'user', kind: 'list', paged: true, expectIds: (u) => u.calls },
   { url: '/v1/good/recordings/:recordingId', methods: ['GET', 'HEAD'], access: 'user', kind: 'object', params: { recordingId: 'recording' } },
