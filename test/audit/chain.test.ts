@@ -49,12 +49,14 @@ async function appendMany(audit: AuditLog, n: number, actor: string): Promise<vo
   await Promise.all(Array.from({ length: n }, (_, i) => audit.append({ actor, action: 'recording.read', userId: 'usr_x', recordingId: `rec_${i}`, detail: `${actor} ${i}` })));
 }
 
-test('PostgreSQL: 200 appends at once from 4 pools (20 connections) keep the chain valid and seq dense', async () => {
+test('PostgreSQL: 200 appends at once from 4 pools (20 connections) keep the chain valid and seq dense', async (t) => {
   await withDatabase(freshPostgres, async (db, target) => {
     const pools = Array.from({ length: 4 }, () => new pg.Pool({ connectionString: target.url, max: 5 }));
     const dbs = pools.map((pool) => new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) }));
     try {
+      const started = performance.now();
       await Promise.all(dbs.map((d, i) => appendMany(createAuditLog(d), 50, `system:pool${i}`)));
+      t.diagnostic(`200 concurrent appends on PostgreSQL: ${Math.round(performance.now() - started)} ms`);
     } finally {
       await Promise.all(dbs.map((d) => d.destroy()));
     }
@@ -64,7 +66,7 @@ test('PostgreSQL: 200 appends at once from 4 pools (20 connections) keep the cha
   });
 });
 
-test('SQLite: appends from this process (10 at once, in waves) and from a second process at the same time keep the chain valid and seq dense', async () => {
+test('SQLite: appends from this process (10 at once, in waves) and from a second process at the same time keep the chain valid and seq dense', async (t) => {
   await withDatabase(freshSqlite, async (db, target) => {
     const audit = createAuditLog(db);
     const child = spawn(process.execPath, ['--import', 'tsx', 'test/audit/append-child.ts', target.url, 'system:child'], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -87,6 +89,7 @@ test('SQLite: appends from this process (10 at once, in waves) and from a second
     assert.equal(await exited, 0);
     const childAppended = Number(/^done (\d+)$/.exec(said.find((l) => l.startsWith('done')) ?? '')?.[1]);
     assert.ok(childAppended >= 10, `the child appended ${childAppended} times`);
+    t.diagnostic(`SQLite: 100 appends here and ${childAppended} by the second process meanwhile`);
     assert.deepEqual(await audit.verify(), { ok: true, entries: 100 + childAppended });
     const rows = await assertDenseChain(db, 100 + childAppended);
     const parentSeqs = rows.filter((r) => r.actor === 'system:parent').map((r) => r.seq);
