@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from './config/load.js';
 import { createLogger } from './log.js';
+import { destination } from 'pino';
 import { MonologueError, errorMessage } from './errors.js';
 import { openStore, startService } from './service.js';
 import { existsSync } from 'node:fs';
@@ -11,10 +12,15 @@ import { userInfo } from 'node:os';
 import { createRecordingCatalog } from './recordings/catalog.js';
 import { Archive } from './recordings/archive.js';
 import { createAuditLog } from './audit/audit-log.js';
+import { createGrants } from './recordings/grants.js';
+import { createShredder } from './recordings/shred.js';
+import { createRetention } from './recordings/retention.js';
+import { changeConsent } from './accounts/consent.js';
 import { kekDir, openObjectStore } from './recordings/storage-setup.js';
 import { openKeyring, retireKek, rotateKeyring } from './crypto/kek.js';
 import { atomicWrite, errno, FILE_MODE } from './storage/fs-util.js';
 import { createEarnings, createLedger, createSettler } from './payouts/index.js';
+import { generateAdminKey, hashAdminKey } from './api/admin-key.js';
 
 const USAGE = `usage:
   monologue serve [--config FILE]
@@ -22,12 +28,15 @@ const USAGE = `usage:
   monologue user consent --user USER_ID (--version VERSION | --revoke) [--config FILE]
   monologue recording decrypt RECORDING_ID --out FILE.opus [--force] [--config FILE]
   monologue recording verify RECORDING_ID [--config FILE]
+  monologue retention sweep [--config FILE]
   monologue keys rotate [--config FILE]
   monologue keys retire KEK_ID [--config FILE]
   monologue review list | release CALL_ID | reject CALL_ID [--config FILE]
   monologue earnings --user USER_ID [--config FILE]
   monologue token issue --user USER_ID [--ttl-hours N] [--config FILE]
   monologue token revoke --session SESSION_ID [--config FILE]
+  monologue admin hash-key            (reads the admin key on stdin; prints the admin.keyHash for it)
+  monologue admin hash-key --generate (makes a strong key; prints it and its hash)
   monologue audit verify [--config FILE]`;
 
 /** Operator commands print one JSON object on stdout; failures print {code, message} on stderr. */
@@ -47,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
       out: { type: 'string' },
       force: { type: 'boolean', default: false },
       'ttl-hours': { type: 'string' },
+      generate: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -54,8 +64,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
-  const config = loadConfig({ file: values.config });
   const [noun = 'serve', verb, target] = positionals;
+  // Needs no config: the key is hashed here and pasted into the config by hand.
+  if (noun === 'admin') return adminCommand(verb, values.generate === true);
+  const config = loadConfig({ file: values.config });
   if (noun === 'serve') return serve(config);
 
   const store = await openStore(config);
@@ -65,7 +77,9 @@ async function main(argv: string[]): Promise<number> {
     const out =
       noun === 'recording' || noun === 'keys'
         ? await runRecordingCommand(command)
-        : noun === 'review' || noun === 'earnings'
+        : noun === 'retention'
+          ? await runRetentionCommand(command)
+          : noun === 'review' || noun === 'earnings'
           ? await runPayoutCommand(command)
           : await runStoreCommand(command);
     process.stdout.write(JSON.stringify(out) + '\n');
@@ -186,6 +200,24 @@ async function runRecordingCommand({ store, config, noun, verb, target, values }
 }
 
 /**
+ * One retention sweep now, with this process's clock: recordings older than recording.retentionDays
+ * are shredded (audited `recording.retention-shred` by `system:retention`), and object removals owed
+ * by earlier shreds are retried. The running service's spool is not this process's: removals done here
+ * stay marked owed, and the service's own sweeper confirms them, spool included.
+ */
+async function runRetentionCommand({ store, config, verb }: Command): Promise<Record<string, unknown>> {
+  if (verb !== 'sweep') throw new MonologueError('USAGE', `unknown command "retention ${verb ?? ''}"\n${USAGE}`);
+  const db = store.db.db;
+  const audit = createAuditLog(db);
+  const grants = createGrants(db, audit, { ttlMs: config.api.grantTtlSeconds * 1000, maxRequests: config.api.grantMaxRequests, now: Date.now });
+  // stderr: stdout carries the one JSON result.
+  const log = createLogger('warn', destination(2));
+  const shredder = createShredder({ db, grants, objects: openObjectStore(config), audit, log, now: Date.now });
+  const retention = createRetention({ db, shredder, log, now: Date.now }, { retentionDays: config.recording.retentionDays, sweepMinutes: config.recording.retentionSweepMinutes });
+  return { retentionDays: config.recording.retentionDays, ...(await retention.sweep()) };
+}
+
+/**
  * Decrypted audio is created owner-only (0600). An existing file is never written into, since it
  * would keep its own, perhaps world-readable, mode: it is refused, or with --force replaced by a new
  * 0600 file renamed over it.
@@ -210,7 +242,15 @@ async function runStoreCommand({ store, config, noun, verb, target, values }: Co
   }
   if (noun === 'user' && verb === 'consent') {
     if (!values.revoke && !values.version) throw new MonologueError('USAGE', `give --version VERSION or --revoke\n${USAGE}`);
-    const user = await store.users.setConsent(need(values.user, 'user'), values.revoke ? null : values.version!);
+    const userId = need(values.user, 'user');
+    const version = values.revoke ? null : values.version!;
+    // A running service notices a revocation from here at its next call's answer (it reads consent then);
+    // a recording already running goes on until the call ends or the user revokes through the API.
+    if (await changeConsent(store.db.db, userId, version, Date.now())) {
+      await createAuditLog(store.db.db).append({ actor: `operator:${userInfo().username}`, action: 'user.consent', userId, detail: version === null ? 'withdrawn' : `version ${version}` });
+    }
+    const user = await store.users.byId(userId);
+    if (!user) throw new MonologueError('USER_NOT_FOUND', `no user with id ${userId}`);
     return { id: user.id, consent: user.consent ? { version: user.consent.version, at: new Date(user.consent.at).toISOString() } : null };
   }
   if (noun === 'token' && verb === 'issue') {
@@ -223,6 +263,30 @@ async function runStoreCommand({ store, config, noun, verb, target, values }: Co
     return { revoked: await store.tokens.revoke(need(values.session, 'session')) };
   }
   throw new MonologueError('USAGE', `unknown command "${[noun, verb].filter(Boolean).join(' ')}"\n${USAGE}`);
+}
+
+/**
+ * `admin hash-key`: the key comes on stdin, never as an argument (arguments show in `ps` and shell
+ * history). Only the hash goes into config; the key is printed once, by --generate, for the backend.
+ */
+async function adminCommand(verb: string | undefined, generate: boolean): Promise<number> {
+  if (verb !== 'hash-key') throw new MonologueError('USAGE', `unknown command "admin ${verb ?? ''}"\n${USAGE}`);
+  const key = generate ? generateAdminKey() : await readKey();
+  const out = generate ? { key, hash: hashAdminKey(key) } : { hash: hashAdminKey(key) };
+  process.stdout.write(JSON.stringify(out) + '\n');
+  return 0;
+}
+
+/** The first line of stdin (piped or typed); surrounding whitespace, the newline included, is not part of the key. */
+async function readKey(): Promise<string> {
+  const stdin = process.stdin;
+  if (stdin.isTTY) process.stderr.write('admin key (then Enter): ');
+  let text = '';
+  for await (const chunk of stdin) {
+    text += String(chunk);
+    if (stdin.isTTY && text.includes('\n')) break;
+  }
+  return text.split(/\r?\n/)[0]!.trim();
 }
 
 async function serve(config: Config): Promise<number> {

@@ -63,7 +63,8 @@ function scrub(value: unknown, depth: number, seen: WeakSet<object>): unknown {
 }
 
 const E164_IN_TEXT = /\+\d{7,15}\b/g;
-const TOKEN_IN_TEXT = /\bmlt_[A-Za-z0-9_-]{8,}/g;
+// Dialer tokens and generated admin keys.
+const TOKEN_IN_TEXT = /\b(mlt|mla)_[A-Za-z0-9_-]{8,}/g;
 const BEARER_IN_TEXT = /\b(Bearer|Digest)\s+[^\s,;]+/gi;
 
 /** Numbers, tokens and credentials inside free text; a whole SDP body as one. */
@@ -71,6 +72,6 @@ function scrubString(s: string): string {
   if (/^v=0\r?\n/.test(s) || /\r?\nm=(audio|video) /.test(s)) return '[redacted sdp]';
   return s
     .replace(E164_IN_TEXT, (n) => maskPhone(n))
-    .replace(TOKEN_IN_TEXT, 'mlt_[redacted]')
+    .replace(TOKEN_IN_TEXT, (_m, prefix: string) => `${prefix}_[redacted]`)
     .replace(BEARER_IN_TEXT, (_m, scheme: string) => `${scheme} [redacted]`);
 }

@@ -20,11 +20,14 @@ import { createSipEndpoint, type SipEndpoint, type SipTrunkOptions } from './sip
 import { createSignaling, type Signaling } from './signaling/server.js';
 import { createHttp, type RouteEntry } from './api/http.js';
 import { ownerApi } from './api/owner-api.js';
-import type { LiveControl } from './api/deps.js';
+import type { ApiDeps, LiveControl } from './api/deps.js';
+import { adminEnabled, createAdminHttp } from './api/admin.js';
 import { createAuditLog, type AuditLog } from './audit/audit-log.js';
 import { createRecordingCatalog, type RecordingCatalog } from './recordings/catalog.js';
 import { Recordings } from './recordings/recordings.js';
 import { createGrants, type Grants } from './recordings/grants.js';
+import { createShredder } from './recordings/shred.js';
+import { createRetention, type Retention } from './recordings/retention.js';
 import { openKeyringOrNone, openObjectStore, spoolDir } from './recordings/storage-setup.js';
 import { openSpool, type Spool } from './storage/spool.js';
 import type { ObjectStore } from './storage/object-store.js';
@@ -37,6 +40,8 @@ export interface Service {
   readonly config: Config;
   readonly url: string;
   readonly httpPort: number;
+  /** The admin API's base URL (`http://admin.host:port/`); undefined while it is off (config `admin`). */
+  readonly adminUrl: string | undefined;
   readonly db: DatabaseHandle;
   readonly users: Users;
   /** Revoking through these closes the token's live sockets at once; other processes' revocations within accounts.tokenCheckIntervalMs. */
@@ -55,6 +60,8 @@ export interface Service {
   readonly settler: Settler;
   readonly audit: AuditLog;
   readonly grants: Grants;
+  /** The retention sweeper (recording.retentionDays); `retention.sweep()` runs one now. */
+  readonly retention: Retention;
   /** Every HTTP route registered, with its declared access (the BOLA suite's route table). */
   readonly routes: readonly RouteEntry[];
   /** Stop taking calls, let live ones finish (up to calls.drainMs), then release everything. */
@@ -123,7 +130,7 @@ export async function startService(config: Config, log: Logger, now: () => numbe
       if (lost > 0) log.error({ calls: lost, restarting }, 'rtpengine exited with live calls; they end media-failed');
     });
 
-    const catalog = createRecordingCatalog(store.db.db, config.nodeId || hostname());
+    const catalog = createRecordingCatalog(store.db.db, config.nodeId || hostname(), now);
     const interrupted = await catalog.markInterrupted();
     if (interrupted.length) log.warn({ recordings: interrupted }, 'recordings interrupted by the last stop are marked incomplete');
     const objects = openObjectStore(config);
@@ -140,13 +147,17 @@ export async function startService(config: Config, log: Logger, now: () => numbe
     const recordings = config.recording.enabled ? new Recordings({ catalog, keyring, spool, log }, config.recording) : undefined;
     const audit = createAuditLog(store.db.db, now);
     const grants = createGrants(store.db.db, audit, { ttlMs: config.api.grantTtlSeconds * 1000, maxRequests: config.api.grantMaxRequests, now });
+    const shredder = createShredder({ db: store.db.db, grants, objects, spool, audit, log, now });
+    const retention = createRetention({ db: store.db.db, shredder, log, now }, { retentionDays: config.recording.retentionDays, sweepMinutes: config.recording.retentionSweepMinutes });
+    retention.start();
+    cleanup.push(() => retention.close());
 
     const ledger = createLedger(store.db.db);
     const settler = createSettler({ db: store.db.db, ledger, config: config.payouts, log });
     const payouts = createCallPayouts({ db: store.db.db, settler, users: store.users, vault: store.vault, config: config.payouts, log });
 
     const switchboard = new Switchboard({ users: store.users, records, media, log }, config.calls);
-    switchboard.on('call', recordAnsweredCalls({ recordings, payouts, log }));
+    switchboard.on('call', recordAnsweredCalls({ recordings, payouts, users: store.users, log }));
     const sip: SipEndpoint = await createSipEndpoint(
       {
         listen: {
@@ -191,12 +202,17 @@ export async function startService(config: Config, log: Logger, now: () => numbe
       ready: async () => ({ database: await store.db.ping(), rtpengine: await media.ready(), accepting: !switchboard.isDraining }),
     });
     const live: LiveControl = {
-      consentRevoked: (userId) => log.warn({ userId }, 'consent revoked: stopping live recordings is not wired yet'),
+      consentRevoked: async (userId) => {
+        const calls = switchboard.callsOf(userId);
+        await Promise.all(calls.map((c) => c.stopRecording('consent-revoked')));
+        if (calls.length > 0) log.info({ userId, calls: calls.length }, 'consent withdrawn: the live calls go on unrecorded');
+      },
       sessionsRevoked: (sessionIds) => {
         for (const id of sessionIds) tokenWatch.revoked(id);
       },
     };
-    await http.register(async (scope) => ownerApi(scope, { config, log, db: store.db.db, users: store.users, tokens, vault: store.vault, catalog, objects, spool, keyring, ledger, audit, grants, live, now }), { prefix: '/v1' });
+    const apiDeps: ApiDeps = { config, log, db: store.db.db, users: store.users, tokens, vault: store.vault, catalog, objects, spool, keyring, ledger, audit, grants, live, now };
+    await http.register(async (scope) => ownerApi(scope, apiDeps), { prefix: '/v1' });
     await http.register(webhooksPlugin({ db: store.db.db, config: config.webhooks, log, onEvent: (e) => payouts.providerEvent(e) }));
     http.server.on('upgrade', (req, socket, head) => {
       if (!signaling.handleUpgrade(req, socket, head)) socket.destroy();
@@ -207,12 +223,14 @@ export async function startService(config: Config, log: Logger, now: () => numbe
     cleanup.push(() => signaling.close());
     const port = (http.server.address() as AddressInfo).port;
     const url = config.http.publicUrl || `http://${config.http.host}:${port}/`;
+    const adminUrl = await listenAdmin(config, log, apiDeps, cleanup);
 
     let closing: Promise<void> | undefined;
     return {
       config,
       url,
       httpPort: port,
+      adminUrl,
       db: store.db,
       users: store.users,
       tokens,
@@ -229,6 +247,7 @@ export async function startService(config: Config, log: Logger, now: () => numbe
       settler,
       audit,
       grants,
+      retention,
       routes,
       close() {
         closing ??= (async () => {
@@ -246,6 +265,21 @@ export async function startService(config: Config, log: Logger, now: () => numbe
     await undo();
     throw err;
   }
+}
+
+/** The admin listener (api/admin.ts) when configured; its base URL, or undefined when off. */
+async function listenAdmin(config: Config, log: Logger, deps: ApiDeps, cleanup: Array<() => Promise<void> | void>): Promise<string | undefined> {
+  const a = config.admin;
+  if (!adminEnabled(a)) {
+    if (a.port > 0 || a.keyHash !== '') log.warn({ code: 'ADMIN_OFF' }, 'the admin API is off: it needs both admin.port and admin.keyHash');
+    return undefined;
+  }
+  const admin = await createAdminHttp(deps);
+  cleanup.push(() => admin.close());
+  await admin.listen({ host: a.host, port: a.port });
+  const host = a.host.includes(':') ? `[${a.host}]` : a.host;
+  log.info({ host: a.host, port: a.port }, 'admin API listening (keep it off public networks)');
+  return `http://${host}:${a.port}/`;
 }
 
 /** `sip.trunks`, or `sip.trunk` alone, as the SIP layer takes them (empty strings mean unset). */

@@ -47,7 +47,8 @@ export function createTokens(db: Db, now: () => number = Date.now): Tokens {
   };
   return {
     async issue(userId, ttlMs) {
-      const user = await db.selectFrom('users').select('id').where('id', '=', userId).executeTakeFirst();
+      // An erased account gets no new token (src/accounts/erase.ts).
+      const user = await db.selectFrom('users').select('id').where('id', '=', userId).where('deleted_at', 'is', null).executeTakeFirst();
       if (!user) throw new MonologueError('USER_NOT_FOUND', `no user with id ${userId}`);
       const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
       const issued = { sessionId: newId('ses'), userId, token, expiresAt: now() + ttlMs };

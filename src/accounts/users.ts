@@ -3,6 +3,7 @@ import type { PhoneVault } from '../crypto/phone-vault.js';
 import { normaliseE164 } from '../phone-number.js';
 import { MonologueError } from '../errors.js';
 import { newId } from '../ids.js';
+import { changeConsent, recordInitialConsent } from './consent.js';
 
 export interface User {
   id: string;
@@ -15,7 +16,7 @@ export interface User {
 
 export interface Users {
   create(input: { phone: string; enrolled: boolean; consentVersion?: string }): Promise<User>;
-  /** Record consent to recording under a policy version, or withdraw it with null. */
+  /** Record consent to recording under a policy version, or withdraw it with null (kept in the history: consent.ts). */
   setConsent(userId: string, version: string | null): Promise<User>;
   byId(id: string): Promise<User | undefined>;
   byPhone(e164: string): Promise<User | undefined>;
@@ -29,8 +30,9 @@ export function createUsers(db: Db, vault: PhoneVault): Users {
     createdAt: Number(row.created_at),
     ...(row.consent_version !== null && { consent: { version: row.consent_version, at: Number(row.consent_at) } }),
   });
+  // An erased account (DELETE /v1/me, src/accounts/erase.ts) is no user any more: its row only anchors ledger and audit entries.
   const byId = async (id: string) => {
-    const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await db.selectFrom('users').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
     return row ? toUser(row) : undefined;
   };
   return {
@@ -42,33 +44,33 @@ export function createUsers(db: Db, vault: PhoneVault): Users {
       if (existing) throw new MonologueError('PHONE_TAKEN', 'a user with this phone number already exists');
       const now = Date.now();
       const user: User = { id: newId('usr'), phone: e164, enrolled, createdAt: now, ...(consentVersion && { consent: { version: consentVersion, at: now } }) };
-      await db
-        .insertInto('users')
-        .values({
-          id: user.id,
-          phone_hash: hash,
-          phone_cipher: vault.seal(e164, user.id),
-          enrolled: enrolled ? 1 : 0,
-          created_at: now,
-          consent_version: consentVersion ?? null,
-          consent_at: consentVersion ? now : null,
-        })
-        .execute();
+      await db.transaction().execute(async (tx) => {
+        await tx
+          .insertInto('users')
+          .values({
+            id: user.id,
+            phone_hash: hash,
+            phone_cipher: vault.seal(e164, user.id),
+            enrolled: enrolled ? 1 : 0,
+            created_at: now,
+            consent_version: consentVersion ?? null,
+            consent_at: consentVersion ? now : null,
+          })
+          .execute();
+        // Consent given at sign-up opens the history like any later change.
+        if (consentVersion) await recordInitialConsent(tx, user.id, consentVersion, now);
+      });
       return user;
     },
     async setConsent(userId, version) {
-      await db
-        .updateTable('users')
-        .set({ consent_version: version, consent_at: version === null ? null : Date.now() })
-        .where('id', '=', userId)
-        .execute();
+      await changeConsent(db, userId, version, Date.now());
       const user = await byId(userId);
       if (!user) throw new MonologueError('USER_NOT_FOUND', `no user with id ${userId}`);
       return user;
     },
     byId,
     async byPhone(e164) {
-      const row = await db.selectFrom('users').selectAll().where('phone_hash', '=', vault.hash(e164)).executeTakeFirst();
+      const row = await db.selectFrom('users').selectAll().where('phone_hash', '=', vault.hash(e164)).where('deleted_at', 'is', null).executeTakeFirst();
       return row ? toUser(row) : undefined;
     },
   };

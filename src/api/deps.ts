@@ -17,8 +17,11 @@ import type { Grants } from '../recordings/grants.js';
  * it, service.ts implements it (calls and sockets live there, not here).
  */
 export interface LiveControl {
-  /** Stop every live recording of this user now (`recording.stopped` reason `consent-revoked`). */
-  consentRevoked(userId: string): void;
+  /**
+   * Stop every live recording of this user now (`recording.stopped` reason `consent-revoked`); their calls
+   * go on. Resolves when those recordings are finished. Call it after the withdrawal is committed.
+   */
+  consentRevoked(userId: string): Promise<void> | void;
   /** These sessions were revoked: close their sockets now (their calls end with them). */
   sessionsRevoked(sessionIds: readonly string[]): void;
 }

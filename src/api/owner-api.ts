@@ -12,6 +12,7 @@ import { earningRoutes } from './earnings.js';
 import { payoutRoutes } from './payouts.js';
 import { auditRoutes } from './audit.js';
 import { exportRoutes } from './export.js';
+import { deletionRoutes } from './deletion.js';
 
 /**
  * The owner-only API under /v1 (DESIGN §4.3). Cross-cutting rules live here, in hooks: authentication,
@@ -40,7 +41,7 @@ export async function ownerApi(app: FastifyInstance, deps: ApiDeps): Promise<voi
     errorResponseBuilder: (_req, ctx) => new ApiError(429, 'RATE_LIMITED', `too many requests; retry in ${ctx.after}`),
   });
   installUserAuth(app, { tokens: deps.tokens, failuresPerMinute: deps.config.api.authFailuresPerMinute });
-  for (const routes of [meRoutes, callRoutes, recordingRoutes, mediaRoutes, earningRoutes, payoutRoutes, auditRoutes, exportRoutes]) {
+  for (const routes of [meRoutes, callRoutes, recordingRoutes, mediaRoutes, earningRoutes, payoutRoutes, auditRoutes, exportRoutes, deletionRoutes]) {
     await app.register(async (scope) => routes(scope, deps));
   }
 }

@@ -2,10 +2,15 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import { errorMessage } from '../errors.js';
 import type { CallRecordPatch, CallRecords, Direction } from './records.js';
-import type { DialerChannel, EndReason, InboundLeg, MediaSession, OutboundLeg } from './ports.js';
+import type { DialerChannel, EndReason, InboundLeg, MediaSession, OutboundLeg, RecordingStopReason } from './ports.js';
 import type { User } from '../accounts/users.js';
 
 export type CallState = 'new' | 'ringing' | 'answered' | 'ended';
+
+/** What the call holds of its recording: stopping it is all it needs. */
+export interface RecordingHandle {
+  stop(cause?: Extract<RecordingStopReason, 'call-ended' | 'consent-revoked'>): Promise<void>;
+}
 
 /** What a Call tells its subscribers (recording, payouts, metrics, the switchboard). */
 export interface CallEvents {
@@ -55,7 +60,9 @@ export class Call extends EventEmitter<CallEvents> {
   private ownerValue: User | undefined;
   /** Outbound: the callee. Inbound: the caller as the dialer may see it (E.164 or `anonymous`). */
   readonly counterpart: string;
-  private recording: { stop(): Promise<void> } | undefined;
+  /** The recording as it starts (undefined inside: nothing was recorded); set at answer by the recording hook. */
+  private recording: Promise<RecordingHandle | undefined> | undefined;
+  private recordingRevoked = false;
   private stateValue: CallState = 'new';
   private endReason: EndReason | undefined;
   private announced = false;
@@ -218,13 +225,29 @@ export class Call extends EventEmitter<CallEvents> {
     this.lengthTimer.unref();
   }
 
-  /** The call owns its recording from here on: closing the call finishes it. */
-  attachRecording(recording: { stop(): Promise<void> }): void {
-    if (this.closed) {
-      void recording.stop();
-      return;
-    }
-    this.recording = recording;
+  /**
+   * The call owns its recording from here on, even while it is still starting: closing the call finishes
+   * it, and so does `stopRecording`, whichever comes first and whenever the recording gets going.
+   */
+  attachRecording(recording: RecordingHandle | Promise<RecordingHandle | undefined>): void {
+    const starting = Promise.resolve(recording).catch(() => undefined);
+    this.recording = starting;
+    if (this.closed) void starting.then((r) => r?.stop());
+    else if (this.recordingRevoked) void starting.then((r) => r?.stop('consent-revoked'));
+  }
+
+  /**
+   * The owner withdrew consent: the recording stops now (one still starting stops as soon as it has) and
+   * none may start on this call any more; the call goes on. Resolves when the recording is finished.
+   */
+  stopRecording(cause: 'consent-revoked'): Promise<void> {
+    this.recordingRevoked = true;
+    return this.recording?.then((r) => r?.stop(cause)) ?? Promise.resolve();
+  }
+
+  /** True once `stopRecording` was called: the recording hook must not start one. */
+  get recordingWithdrawn(): boolean {
+    return this.recordingRevoked;
   }
 
   /**
@@ -246,7 +269,7 @@ export class Call extends EventEmitter<CallEvents> {
       status ??= this.inboundLeg.finalStatus;
     }
     this.record({ endedAt: Date.now(), endReason: reason, ...(status !== undefined && { sipStatus: status }) });
-    void this.recording?.stop();
+    void this.recording?.then((r) => r?.stop());
     this.log.info({ reason, sipStatus: status, answered: wasAnswered, admitted: this.admitted }, 'call ended');
     this.safeEmit('ended', reason);
     // The dialer hears of the end only once rtpengine has let go of the call, so whoever sees

@@ -24,6 +24,13 @@ export type EndReason =
   | 'max-duration' // the call reached calls.maxCallSeconds, or its owner's daily minutes ran out
   | 'shutdown'; // the service is draining
 
+/** Why a call's recording stopped (the dialer hears it as `recording.stopped`); the call goes on in every case but `call-ended`. */
+export type RecordingStopReason =
+  | 'call-ended' // the call ended and the recording was finished normally
+  | 'no-key' // no key-encryption key: nothing was recorded
+  | 'failed' // the recording could not start or be finished
+  | 'consent-revoked'; // the user withdrew consent mid-call: finished at once with what was recorded before
+
 // ---------------------------------------------------------------- trunk (SIP)
 
 export interface OutboundRequest {
@@ -163,6 +170,11 @@ export interface MediaSession {
    */
   forkDialerLeg(answer: (offerSdp: string) => string): Promise<void>;
   /**
+   * End the fork while the call goes on (its owner withdrew consent): rtpengine sends the recorder nothing
+   * more. Does nothing without a fork or after `close()`; never throws (a failure is logged).
+   */
+  unforkDialerLeg(): Promise<void>;
+  /**
    * The trunk's mid-call offer (hold `sendonly`/`inactive`, resume, new address or codec) in, our answer
    * for the trunk out. The dialer's WebRTC leg is not renegotiated: rtpengine keeps it as it is.
    */
@@ -205,8 +217,8 @@ export interface DialerChannel {
   ended(callId: string, reason: EndReason): void;
   error(code: string, message: string, ref?: string): void;
   recordingStarted(callId: string): void;
-  /** `call-ended` after a normal finish; `no-key` and `failed` mean the call went on unrecorded. */
-  recordingStopped(callId: string, reason: 'call-ended' | 'no-key' | 'failed'): void;
+  /** `call-ended` after a normal finish; `no-key`, `failed` and `consent-revoked` mean the call goes on unrecorded. */
+  recordingStopped(callId: string, reason: RecordingStopReason): void;
   /** What the call earned (integer micro-units) and its state (`credited`, `held`, `unpaid`, …). */
   earningsUpdated(callId: string, amountMicros: number, state: string): void;
 }

@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
 import { errorMessage } from '../errors.js';
-import type { Recordings } from '../recordings/recordings.js';
+import type { Users } from '../accounts/users.js';
+import type { Recording, Recordings } from '../recordings/recordings.js';
 import type { CallPayouts } from '../payouts/call-payouts.js';
 import type { Call } from './call.js';
 
@@ -10,36 +11,51 @@ import type { Call } from './call.js';
  * enrolled and has consented (DESIGN §4.1), only the owner's own leg is forked; a call that cannot be
  * recorded goes on, and says why. A recorded call is settled once its recording has finished and its
  * record holds the hangup time (server clock, §4.6).
+ *
+ * Consent is read from the database at answer time, not taken from when the call started: a withdrawal
+ * made while the call rang (through the API, or the CLI in another process) keeps it unrecorded. One
+ * made through the API once the recording runs stops it (`Call.stopRecording`, `consent-revoked`).
  */
-export function recordAnsweredCalls(deps: { recordings?: Recordings; payouts?: CallPayouts; log: Logger }): (call: Call) => void {
+export function recordAnsweredCalls(deps: { recordings?: Recordings; payouts?: CallPayouts; users: Users; log: Logger }): (call: Call) => void {
   const log = deps.log.child({ mod: 'recording-hook' });
   return (call) => {
     const recordings = deps.recordings;
     if (!recordings) return;
     call.once('answered', () => {
-      const owner = call.owner;
-      if (!owner?.enrolled) return;
-      if (!owner.consent) {
-        call.record({ recordingNote: 'no-consent' });
-        return;
-      }
-      void recordings
-        .begin(call, {
-          started: () => call.channel.recordingStarted(call.id),
-          stopped: (reason) => {
-            call.channel.recordingStopped(call.id, reason);
-            if (reason !== 'call-ended') call.record({ recordingNote: reason });
-          },
-          finished: (talkMs) => void pay(call, talkMs),
-        })
-        .then((recording) => recording && call.attachRecording(recording));
+      if (!call.owner?.enrolled) return;
+      // Handed to the call before the first await, so a withdrawal or a hangup meanwhile reaches it.
+      call.attachRecording(start(recordings, call));
     });
   };
+
+  async function start(recordings: Recordings, call: Call): Promise<Recording | undefined> {
+    const owner = await deps.users.byId(call.userId).catch((err: unknown) => {
+      log.error({ callId: call.id, err: errorMessage(err) }, 'owner lookup failed at answer: the call goes on unrecorded');
+      return undefined;
+    });
+    if (call.closed) return undefined;
+    if (!owner?.enrolled || !owner.consent || call.recordingWithdrawn) {
+      if (owner?.enrolled) call.record({ recordingNote: call.recordingWithdrawn ? 'consent-revoked' : 'no-consent' });
+      else if (!owner) call.record({ recordingNote: 'failed' });
+      return undefined;
+    }
+    return recordings.begin(call, {
+      started: () => call.channel.recordingStarted(call.id),
+      stopped: (reason) => {
+        call.channel.recordingStopped(call.id, reason);
+        if (reason !== 'call-ended') call.record({ recordingNote: reason });
+      },
+      finished: (talkMs) => void pay(call, talkMs),
+    });
+  }
 
   async function pay(call: Call, talkMs: number): Promise<void> {
     const payouts = deps.payouts;
     if (!payouts) return;
     try {
+      // A recording stopped by a withdrawal finishes while the call goes on: settle at the hangup, when
+      // the record holds it. Talk time is what was recorded, so mostly unrecorded calls are held as silent.
+      if (!call.closed) await new Promise<void>((resolve) => call.once('ended', () => resolve()));
       await call.flushed();
       const result = await payouts.settleCall({ callId: call.id, userId: call.userId, talkMs });
       if (result) call.channel.earningsUpdated(call.id, result.amountMicros, result.state);

@@ -91,6 +91,15 @@ export class Switchboard extends EventEmitter<SwitchboardEvents> {
     return Object.fromEntries(this.refusals);
   }
 
+  /**
+   * The user's live calls, ringing or answered, whatever their dialer: what a consent withdrawal reaches
+   * (each stops its recording and goes on). An inbound call still looking its number up is nobody's yet.
+   */
+  callsOf(userId: string): Call[] {
+    if (userId === '') return [];
+    return [...this.calls.values()].filter((c) => !c.closed && c.userId === userId);
+  }
+
   /** Test and operations hook: the live call with this id. */
   call(id: string): Call | undefined {
     return this.calls.get(id);

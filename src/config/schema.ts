@@ -262,7 +262,9 @@ export const ConfigSchema = Type.Object(
         host: Address,
         port: Type.Integer({ minimum: 0, maximum: 65535, description: 'a port; 0 = admin API off' }),
         /** SHA-256 (hex) of the admin key; `monologue admin hash-key` prints it */
-        keyHash: Type.String({ description: 'hex SHA-256 of the admin key, or empty (admin API off)' }),
+        keyHash: Type.String({ pattern: '^([0-9a-fA-F]{64})?$', description: 'hex SHA-256 of the admin key (64 hex digits), or empty (admin API off)' }),
+        /** requests per minute per source address on the admin listener */
+        rateLimitPerMinute: Type.Integer({ minimum: 1 }),
       },
       { additionalProperties: false },
     ),

@@ -52,7 +52,9 @@ export async function openDatabase(target: string): Promise<DatabaseHandle> {
     file.pragma('foreign_keys = ON');
     db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: file }) });
   }
-  const { error } = await (await createMigrator(db, isPg)).migrateToLatest();
+  const { error } = await createMigrator(db, isPg)
+    .then((m) => m.migrateToLatest())
+    .catch((e: unknown) => ({ error: e }));
   if (error) {
     await db.destroy();
     throw new MonologueError('DB_MIGRATION_FAILED', `database migration failed on ${isPg ? 'PostgreSQL' : 'SQLite'}: ${(error as Error).message}`, { cause: error });
@@ -71,3 +73,4 @@ export async function openDatabase(target: string): Promise<DatabaseHandle> {
     close: () => db.destroy(),
   };
 }
+

@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { PostgresAdapter, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { chainHash, GENESIS_HASH } from '../audit/chain-hash.js';
 
 /** One migration set for SQLite and PostgreSQL: only types both understand. */
@@ -186,6 +186,36 @@ const migrations: Record<string, Migration> = {
       }
       await sql`insert into audit_head (id, seq, hash) values (1, ${head.seq}, ${head.hash})`.execute(db);
       await db.schema.dropTable('audit').execute();
+    },
+  },
+  '0006_shred': {
+    async up(db: Kysely<unknown>) {
+      // 0002's CHECK on recordings.state predates state `deleted` (0005 added the state, not the check).
+      // `objects_purged_at`: set once a shredded recording's objects (and spooled chunks) are confirmed
+      // removed; null on a `deleted` row means the removal is still owed, and the retention sweeper retries it.
+      const states = sql`state in ('recording', 'complete', 'incomplete', 'failed', 'deleted')`;
+      if (db.getExecutor().adapter instanceof PostgresAdapter) {
+        const checks = await sql<{ conname: string }>`
+          select conname from pg_constraint
+          where conrelid = 'recordings'::regclass and contype = 'c' and pg_get_constraintdef(oid) like '%state%'`.execute(db);
+        for (const c of checks.rows) await sql`alter table recordings drop constraint ${sql.id(c.conname)}`.execute(db);
+        await sql`alter table recordings add constraint recordings_state_check check (${states})`.execute(db);
+        await db.schema.alterTable('recordings').addColumn('objects_purged_at', 'bigint').execute();
+        return;
+      }
+      // SQLite cannot alter a CHECK: the table is rebuilt from its own definition (so columns other
+      // migrations added survive), with the check widened; no other table references it by foreign key.
+      const def = await sql<{ type: string; sql: string | null }>`select type, sql from sqlite_master where tbl_name = 'recordings'`.execute(db);
+      const table = def.rows.find((r) => r.type === 'table')?.sql ?? '';
+      const widened = table.replace(/check\s*\(\s*state in \(([^)]*)\)\s*\)/i, (_m, list: string) => `check (state in (${list}, 'deleted'))`);
+      if (widened === table || !/^create table "?recordings"?/i.test(widened)) throw new Error('0006_shred: unexpected definition of table recordings');
+      const columns = (await sql<{ name: string }>`select name from pragma_table_info('recordings')`.execute(db)).rows.map((r) => sql.id(r.name));
+      await sql.raw(widened.replace(/^create table "?recordings"?/i, 'create table "recordings_0006"')).execute(db);
+      await sql`insert into recordings_0006 (${sql.join(columns)}) select ${sql.join(columns)} from recordings`.execute(db);
+      await db.schema.dropTable('recordings').execute();
+      await db.schema.alterTable('recordings_0006').renameTo('recordings').execute();
+      for (const index of def.rows) if (index.type === 'index' && index.sql) await sql.raw(index.sql).execute(db);
+      await db.schema.alterTable('recordings').addColumn('objects_purged_at', 'bigint').execute();
     },
   },
 };

@@ -107,6 +107,8 @@ export interface RecordingsTable {
   failure: string | null;
   /** When it was crypto-shredded (state `deleted`). */
   deleted_at: number | null;
+  /** When a shredded recording's objects were confirmed removed; null while that is still owed (src/recordings/shred.ts). */
+  objects_purged_at: number | null;
 }
 
 /** One link of the hash-chained audit log: hash = SHA-256(prev_hash ‖ canonical entry) (src/audit). */

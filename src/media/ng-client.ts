@@ -32,6 +32,7 @@ export type NgCommand =
   | 'query'
   | 'subscribe request'
   | 'subscribe answer'
+  | 'unsubscribe'
   | 'play DTMF'
   | 'block media'
   | 'unblock media';

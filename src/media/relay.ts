@@ -282,6 +282,8 @@ class Session implements RtpengineSession {
   /** Set once a request that may have created the call in rtpengine was sent. */
   #allocated = false;
   #closed = false;
+  /** A recorder subscription exists in rtpengine (`forkDialerLeg`), until `unforkDialerLeg`. */
+  #forked = false;
   #closing: Promise<void> | undefined;
   readonly #env: SessionEnv;
   #lostListener: ((reason: MediaLoss) => void) | undefined;
@@ -385,12 +387,28 @@ class Session implements RtpengineSession {
         'from-tag': this.#dialerTag,
         'to-tag': this.#forkTag,
       });
+      // From the request on, rtpengine holds a subscription that an unfork must end.
+      this.#forked = true;
       await this.#ng.subscribeAnswer({
         ...this.#flags.forkAnswer,
         'call-id': this.callId,
         'to-tag': this.#forkTag,
         sdp: answer(offer.sdp),
       });
+    });
+  }
+
+  unforkDialerLeg(): Promise<void> {
+    if (this.#closed || !this.#forked) return Promise.resolve();
+    return this.#enqueue(async () => {
+      if (this.#closed || !this.#forked) return;
+      try {
+        await this.#ng.request('unsubscribe', { 'call-id': this.callId, 'to-tag': this.#forkTag });
+        this.#forked = false;
+      } catch (err) {
+        // The recorder's socket is closed already: what rtpengine still sends it is dropped by the kernel.
+        this.#log.warn({ err: errorMessage(err) }, 'rtpengine unsubscribe of the recording fork failed');
+      }
     });
   }
 

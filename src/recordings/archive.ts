@@ -72,7 +72,12 @@ export class Archive {
   private async open(id: string): Promise<{ row: RecordingRow; plaintext: Buffer; chunkBytes: Buffer[] }> {
     const row = await this.catalog.get(id);
     if (!row) throw new MonologueError('RECORDING_NOT_FOUND', `no recording with id ${id}`);
-    if (!row.wrappedKey || !row.kekId) throw new MonologueError('RECORDING_SHREDDED', `recording ${id} has no key: it was shredded`);
+    if (!row.wrappedKey || !row.kekId) {
+      throw new MonologueError(
+        'RECORDING_SHREDDED',
+        `recording ${id} was crypto-shredded (deleted by its owner or their account deletion, or by retention): its data key no longer exists, so neither its stored chunks nor any backup of them can be decrypted, by this tool or any other; there is nothing to recover. The audit log says who and when: look for recording.delete or recording.retention-shred entries with this recording id`,
+      );
+    }
     if (row.state === 'recording') throw new MonologueError('RECORDING_LIVE', `recording ${id} is still being recorded`);
     if (row.state === 'failed' && row.chunkCount === 0) throw new MonologueError('RECORDING_EMPTY', `recording ${id} failed before any audio was stored`);
     const secrets = decodeSecrets(this.keyring.unwrap({ kekId: row.kekId, blob: row.wrappedKey }, id));

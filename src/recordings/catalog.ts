@@ -37,7 +37,8 @@ export interface RecordingCatalog {
   rewrap(id: string, kekId: string, wrappedKey: string): Promise<void>;
 }
 
-export function createRecordingCatalog(db: Db, nodeId = 'local'): RecordingCatalog {
+/** `now`: the server clock its times are written in (retention compares `created_at` with it). */
+export function createRecordingCatalog(db: Db, nodeId = 'local', now: () => number = Date.now): RecordingCatalog {
   const select = () => db.selectFrom('recordings').selectAll();
   const toRow = (r: Awaited<ReturnType<ReturnType<typeof select>['executeTakeFirstOrThrow']>>): RecordingRow => ({
     id: r.id,
@@ -68,7 +69,7 @@ export function createRecordingCatalog(db: Db, nodeId = 'local'): RecordingCatal
           talk_ms: 0,
           wrapped_key: r.wrappedKey,
           kek_id: r.kekId,
-          created_at: Date.now(),
+          created_at: now(),
           ended_at: null,
           failure: null,
         })
@@ -80,8 +81,10 @@ export function createRecordingCatalog(db: Db, nodeId = 'local'): RecordingCatal
     async finish(id, r) {
       await db
         .updateTable('recordings')
-        .set({ state: r.state, chunk_count: r.chunkCount, duration_ms: r.durationMs, talk_ms: r.talkMs, ended_at: Date.now(), failure: r.failure ?? null })
+        .set({ state: r.state, chunk_count: r.chunkCount, duration_ms: r.durationMs, talk_ms: r.talkMs, ended_at: now(), failure: r.failure ?? null })
         .where('id', '=', id)
+        // Shredded while it was still being recorded (its account was deleted): it stays deleted.
+        .where('state', '<>', 'deleted')
         .execute();
     },
     async markInterrupted() {
@@ -89,7 +92,7 @@ export function createRecordingCatalog(db: Db, nodeId = 'local'): RecordingCatal
       if (rows.length === 0) return [];
       await db
         .updateTable('recordings')
-        .set({ state: 'incomplete', ended_at: Date.now(), failure: 'interrupted: the service stopped during the call' })
+        .set({ state: 'incomplete', ended_at: now(), failure: 'interrupted: the service stopped during the call' })
         .where('state', '=', 'recording')
         .where('node_id', '=', nodeId)
         .execute();

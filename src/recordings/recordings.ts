@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { errorMessage } from '../errors.js';
 import { newId } from '../ids.js';
-import type { MediaSession } from '../calls/ports.js';
+import type { MediaSession, RecordingStopReason } from '../calls/ports.js';
 import type { Keyring } from '../crypto/kek.js';
 import { ChunkSealer, encodeSecrets, newRecordingSecrets } from '../crypto/chunk-aead.js';
 import type { Spool } from '../storage/spool.js';
@@ -17,7 +17,10 @@ export interface RecordingEvents {
   finished?(talkMs: number): void;
 }
 
-export type RecordingStopReason = 'call-ended' | 'no-key' | 'failed';
+export type { RecordingStopReason };
+
+/** Why a running recording is stopped: its call ended, or its owner withdrew consent (the call goes on). */
+export type StopCause = Extract<RecordingStopReason, 'call-ended' | 'consent-revoked'>;
 
 export interface RecordingsOptions {
   chunkSeconds: number;
@@ -32,10 +35,14 @@ export interface RecordingsDeps {
   log: Logger;
 }
 
-/** A recording in progress, owned by its call. `stop` is idempotent. */
+/**
+ * A recording in progress, owned by its call. `stop` closes the recorder's socket at once (nothing heard
+ * later is kept), stores the last chunk and the manifest, and resolves when the recording is finished.
+ * Idempotent: the first cause is the one reported (`events.stopped`); default `call-ended`.
+ */
 export interface Recording {
   readonly id: string;
-  stop(): Promise<void>;
+  stop(cause?: StopCause): Promise<void>;
 }
 
 export interface Manifest {
@@ -118,10 +125,14 @@ export class Recordings {
     let stopping: Promise<void> | undefined;
     return {
       id,
-      stop: () => {
+      stop: (cause: StopCause = 'call-ended') => {
         stopping ??= this.track(async () => {
           try {
+            // A call that goes on keeps its media: the recorder's socket closes at once (nothing later is
+            // kept) and rtpengine is told to stop sending it the user's voice.
+            const unfork = cause === 'consent-revoked' ? call.media.unforkDialerLeg() : undefined;
             const summary = await rec.stop();
+            await unfork;
             const manifest: Manifest = {
               version: 1,
               recordingId: id,
@@ -134,7 +145,7 @@ export class Recordings {
             };
             await this.deps.spool.enqueue(objectKeys.manifest(id), Buffer.from(JSON.stringify(manifest)));
             await this.deps.catalog.finish(id, { state: 'complete', chunkCount: stored, durationMs: manifest.durationMs, talkMs: manifest.talkMs });
-            events.stopped('call-ended');
+            events.stopped(cause);
             events.finished?.(manifest.talkMs);
           } catch (err) {
             this.log.error({ recordingId: id, err: errorMessage(err) }, 'recording could not be finished');

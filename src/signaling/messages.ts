@@ -3,7 +3,7 @@
  * and the parser) so the dialer page can import them without pulling the server's dependencies into
  * the browser build: a type-only import is erased there.
  */
-import type { EndReason } from '../calls/ports.js';
+import type { EndReason, RecordingStopReason } from '../calls/ports.js';
 
 export type ServerMessage =
   | { type: 'ready'; userId: string }
@@ -18,6 +18,6 @@ export type ServerMessage =
   | { type: 'call.ended'; callId: string; reason: EndReason }
   | { type: 'error'; code: string; message: string; ref?: string }
   | { type: 'recording.started'; callId: string }
-  | { type: 'recording.stopped'; callId: string; reason: 'call-ended' | 'no-key' | 'failed' }
+  | { type: 'recording.stopped'; callId: string; reason: RecordingStopReason }
   | { type: 'earnings.updated'; callId: string; amountMicros: number; state: string }
   | { type: 'pong' };

@@ -13,8 +13,8 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { MonologueError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { DIR_MODE, atomicWrite, errno, removeEmptyParents, walkFiles } from './fs-util.js';
-import { validateKey, type ObjectStore } from './object-store.js';
+import { DIR_MODE, atomicWrite, errno, fsyncDir, removeEmptyParents, walkFiles } from './fs-util.js';
+import { validateKey, validatePrefix, type ObjectStore } from './object-store.js';
 
 export interface SpoolOptions {
   /** Spool folder (e.g. `<dataDir>/spool`); created 0700. */
@@ -48,6 +48,14 @@ export interface Spool {
   /** Keys spooled (or being written) and not yet uploaded. */
   readonly pending: number;
   readonly stats: Readonly<SpoolStats>;
+  /**
+   * Drop every pending key starting with `prefix` (a shredded recording's `rec/<id>/`): its spool files
+   * are removed and its retries cancelled. Writes and uploads of those keys already under way are waited
+   * for, so once this resolves nothing of the prefix is running or will run; an upload that was in flight
+   * may have reached the store, so the caller removes the prefix from the store AFTER this. Keys enqueued
+   * after the call are kept. Resolves with the number of keys dropped. The empty prefix is refused.
+   */
+  discard(prefix: string): Promise<number>;
   /** Stop retrying and wait for uploads in flight to settle. Spool files stay on disk for the next open. */
   close(): Promise<void>;
   on(event: 'uploaded', listener: (key: string) => void): this;
@@ -64,6 +72,10 @@ interface Entry {
   attempts: number;
   timer: NodeJS.Timeout | undefined;
   queued: boolean;
+  /** The upload running for this entry, if any (discard waits for it). */
+  flight: Promise<void> | undefined;
+  /** Set by discard: the entry is no longer the key's; its upload must not touch files or the map. */
+  discarded: boolean;
 }
 
 class SpoolImpl implements Spool {
@@ -79,6 +91,8 @@ class SpoolImpl implements Spool {
   private readonly ready: string[] = [];
   private readonly inflight = new Set<Promise<void>>();
   private writing = 0;
+  /** Enqueues between their call and their touch(), by key: discard waits for these. */
+  private readonly writes = new Map<Promise<void>, string>();
   private closed = false;
   private waiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
   readonly stats: SpoolStats = { uploaded: 0, failed: 0, recovered: 0 };
@@ -131,9 +145,21 @@ class SpoolImpl implements Spool {
     this.pump();
   }
 
-  async enqueue(key: string, body: Buffer): Promise<void> {
-    validateKey(key);
-    if (this.closed) throw new MonologueError('SPOOL_CLOSED', 'spool is closed');
+  enqueue(key: string, body: Buffer): Promise<void> {
+    try {
+      validateKey(key);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.closed) return Promise.reject(new MonologueError('SPOOL_CLOSED', 'spool is closed'));
+    const p = this.write(key, body);
+    this.writes.set(p, key);
+    // The map only tracks it; the caller sees the rejection.
+    void p.catch(() => undefined).finally(() => this.writes.delete(p));
+    return p;
+  }
+
+  private async write(key: string, body: Buffer): Promise<void> {
     this.writing++;
     try {
       await atomicWrite(this.tmpDir, this.fileOf(key), body);
@@ -146,6 +172,49 @@ class SpoolImpl implements Spool {
     this.touch(key);
     this.pump();
     this.settleWaiters();
+  }
+
+  async discard(prefix: string): Promise<number> {
+    validatePrefix(prefix);
+    if (prefix === '') throw new MonologueError('SPOOL_DISCARD_ALL', 'spool: discard needs a non-empty prefix (e.g. rec/<recordingId>/)');
+    const matches = (key: string) => key.startsWith(prefix);
+    // A write still in progress would create its file after we looked: let it land, then drop it.
+    await Promise.allSettled([...this.writes].filter(([, key]) => matches(key)).map(([p]) => p));
+    const flights: Promise<void>[] = [];
+    const keys: string[] = [];
+    for (const [key, e] of this.entries) {
+      if (!matches(key)) continue;
+      e.discarded = true;
+      clearTimeout(e.timer);
+      e.timer = undefined;
+      this.entries.delete(key);
+      if (e.flight) flights.push(e.flight);
+      keys.push(key);
+    }
+    for (let i = this.ready.length - 1; i >= 0; i--) if (matches(this.ready[i]!)) this.ready.splice(i, 1);
+    // Files are removed before waiting on uploads: an upload in flight has its bytes in memory already,
+    // and nothing retries it (its entry is discarded).
+    for (const key of keys) await this.removeFile(key, true);
+    // Files of the prefix that no entry names (left under an invalid name); only the prefix's folder is walked.
+    const writing = new Set(this.writes.values());
+    const base = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+    for (const rel of await walkFiles(this.queueDir, base.replace(/\/$/, '')).catch(() => [] as string[])) {
+      if (matches(rel) && !this.entries.has(rel) && !writing.has(rel)) await this.removeFile(rel, true);
+    }
+    await Promise.allSettled(flights);
+    this.settleWaiters();
+    if (keys.length > 0) this.log.info({ prefix, keys: keys.length }, 'spool: discarded pending uploads');
+    return keys.length;
+  }
+
+  /** `durable`: the removal survives a crash (a discarded file must not come back and upload at the next open). */
+  private async removeFile(key: string, durable = false): Promise<void> {
+    const file = this.fileOf(key);
+    await fsp.unlink(file).catch((err: unknown) => {
+      if (errno(err) !== 'ENOENT') throw err;
+    });
+    if (durable) await fsyncDir(path.dirname(file)).catch(() => undefined);
+    await removeEmptyParents(this.queueDir, path.dirname(file));
   }
 
   drain(timeoutMs?: number): Promise<void> {
@@ -193,7 +262,7 @@ class SpoolImpl implements Spool {
   private touch(key: string): void {
     let e = this.entries.get(key);
     if (!e) {
-      e = { gen: 0, uploading: false, attempts: 0, timer: undefined, queued: false };
+      e = { gen: 0, uploading: false, attempts: 0, timer: undefined, queued: false, flight: undefined, discarded: false };
       this.entries.set(key, e);
     }
     e.gen++;
@@ -214,11 +283,13 @@ class SpoolImpl implements Spool {
       const e = this.entries.get(key);
       if (!e) continue;
       e.queued = false;
-      if (e.uploading) continue;
+      if (e.uploading || e.discarded) continue;
       const p: Promise<void> = this.upload(key, e).finally(() => {
         this.inflight.delete(p);
+        if (e.flight === p) e.flight = undefined;
         this.pump();
       });
+      e.flight = p;
       this.inflight.add(p);
     }
   }
@@ -233,9 +304,10 @@ class SpoolImpl implements Spool {
         body = await fsp.readFile(file);
       } catch (err) {
         if (errno(err) === 'ENOENT') {
+          if (e.discarded) return;
           // Nothing to upload (removed behind our back). Never invent data; forget the key.
           this.log.error({ key }, 'spool: file vanished before upload');
-          if (e.gen === gen) this.forget(key);
+          if (e.gen === gen) this.forget(key, e);
           return;
         }
         throw err;
@@ -243,15 +315,17 @@ class SpoolImpl implements Spool {
       await this.store.put(key, body);
       e.attempts = 0;
       this.stats.uploaded++;
+      // A discarded entry's file is gone already, and a newer file for the key is not this upload's.
+      if (e.discarded) return;
       if (e.gen === gen) {
-        await fsp.unlink(file).catch((err: unknown) => {
-          if (errno(err) !== 'ENOENT') throw err;
-        });
-        await removeEmptyParents(this.queueDir, path.dirname(file));
-        this.forget(key);
+        await this.removeFile(key);
+        this.forget(key, e);
       }
       this.events.emit('uploaded', key);
     } catch (err) {
+      e.uploading = false;
+      // Discarded meanwhile: nobody wants these bytes any more, so no retry and no warning.
+      if (e.discarded) return;
       e.attempts++;
       this.stats.failed++;
       const error = err instanceof Error ? err : new Error(String(err));
@@ -260,7 +334,6 @@ class SpoolImpl implements Spool {
       if (e.attempts === 1 || e.attempts % 10 === 0) this.log.warn(fields, 'spool: upload failed, will retry');
       else this.log.debug(fields, 'spool: upload failed, will retry');
       this.events.emit('failed', key, error, e.attempts);
-      e.uploading = false;
       if (!this.closed && this.entries.get(key) === e) {
         e.timer = setTimeout(() => {
           e.timer = undefined;
@@ -275,8 +348,8 @@ class SpoolImpl implements Spool {
     if (this.entries.get(key) === e) this.markReady(key, e);
   }
 
-  private forget(key: string): void {
-    this.entries.delete(key);
+  private forget(key: string, e: Entry): void {
+    if (this.entries.get(key) === e) this.entries.delete(key);
     this.settleWaiters();
   }
 

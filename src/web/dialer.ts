@@ -280,7 +280,8 @@ async function handle(msg: ServerMessage): Promise<void> {
       return;
     case 'recording.stopped':
       // A call that goes on unrecorded must say so; a normal stop needs no words.
-      if (msg.reason !== 'call-ended') showNote(`Not recorded (${msg.reason})`, 'warning');
+      if (msg.reason === 'consent-revoked') showNote('Recording stopped: you withdrew your consent. The call goes on unrecorded.', 'warning');
+      else if (msg.reason !== 'call-ended') showNote(`Not recorded (${msg.reason})`, 'warning');
       else if (isCurrent(msg.callId)) showNote('', '');
       return;
     case 'earnings.updated':

@@ -84,6 +84,9 @@ export class FakeSession implements MediaSession {
     this.forks++;
     return Promise.resolve();
   }
+  unforkDialerLeg(): Promise<void> {
+    return Promise.resolve();
+  }
   trunkReoffer(): Promise<string> {
     return Promise.reject(new Error('not in these tests'));
   }
