@@ -21,11 +21,16 @@ export interface Cast {
 
 let phoneSeq = 0;
 
-/** Three users, each with two calls, two sealed recordings, two available credits and a live media grant. */
+/** Three users, each with two settled calls, two sealed recordings, two available credits and a live media grant. */
 export async function seedCast(rig: ApiRig): Promise<Cast> {
   const subject = async (): Promise<Subject> => {
     // +15559…: apart from the counterparts seedOwner gives calls (+15552…), so no number is two people's.
     const o = await rig.seedOwner(`+15559${String((process.pid * 10 + phoneSeq++) % 1_000_000).padStart(6, '0')}`, { calls: 2 });
+    // Settled as the service settles a finished call: per-day and per-call earnings name the calls.
+    for (const callId of o.calls) {
+      const call = await rig.service.db.db.selectFrom('calls').select(['answered_at', 'ended_at', 'counterpart_hash']).where('id', '=', callId).executeTakeFirstOrThrow();
+      await rig.service.settler.settle({ callId, userId: o.id, answeredAt: Number(call.answered_at), endedAt: Number(call.ended_at), talkMs: 25_000, counterpartHash: call.counterpart_hash, counterpartEnrolled: false });
+    }
     const g = await rig.service.grants.issue(o.id, o.recordings[0]!.id, 'play');
     return { ...o, grant: g.token };
   };

@@ -69,7 +69,8 @@ test('self-test: the suite fails on routes added without ownership', async (t) =
     await t.test('with the leaky routes in the table, each check catches its leak', async () => {
       const suite = new BolaSuite(leaky.target, [...ROUTE_TABLE, ...LEAKY_TABLE, ...GOOD_TABLE], cast.victim, cast.attacker, cast.scratch, cast.phones);
       suite.checkCoverage();
-      const coverage = suite.problems.splice(0);
+      // (The service's own routes outside createHttp, like the webhook, are not on this server: not its business.)
+      const coverage = suite.problems.splice(0).filter((p) => /\/v1\/(leak|good)\//.test(p));
       assert.deepEqual(coverage, ['GET /v1/leak/public-calls/:callId declares access public but the route table says user', 'HEAD /v1/leak/public-calls/:callId declares access public but the route table says user']);
 
       // Only the leaky rows are attacked: the throwaway server is about them.
