@@ -37,7 +37,8 @@ const USAGE = `usage:
   monologue token issue --user USER_ID [--ttl-hours N] [--config FILE]
   monologue token revoke --session SESSION_ID [--config FILE]
   monologue admin hash-key            (reads the admin key on stdin; prints the admin.keyHash for it)
-  monologue admin hash-key --generate (makes a strong key; prints it and its hash)`;
+  monologue admin hash-key --generate (makes a strong key; prints it and its hash)
+  monologue audit verify [--config FILE]`;
 
 /** Operator commands print one JSON object on stdout; failures print {code, message} on stderr. */
 async function main(argv: string[]): Promise<number> {
@@ -75,6 +76,7 @@ async function main(argv: string[]): Promise<number> {
   const store = await openStore(config);
   try {
     const command: Command = { store, config, noun, verb, target, values };
+    if (noun === 'audit') return await runAuditCommand(command);
     const out =
       noun === 'recording' || noun === 'keys'
         ? await runRecordingCommand(command)
@@ -152,6 +154,24 @@ async function runPayoutCommand({ store, config, noun, verb, target, values }: C
 
 const PAYOUT_STATES: readonly PayoutState[] = ['pending', 'paid', 'failed'];
 const printable = (p: { createdAt: number }) => ({ ...p, createdAt: new Date(p.createdAt).toISOString() });
+
+/**
+ * `audit verify`: walks the whole hash chain. Prints the verdict on stdout either way; a broken chain
+ * also says where on stderr and exits 1, so a cron job or a monitor can alert on it.
+ */
+async function runAuditCommand({ store, noun, verb }: Command): Promise<number> {
+  if (verb !== 'verify') throw new MonologueError('USAGE', `unknown command "${[noun, verb].filter(Boolean).join(' ')}"\n${USAGE}`);
+  const verdict = await createAuditLog(store.db.db).verify();
+  process.stdout.write(JSON.stringify(verdict) + '\n');
+  if (verdict.ok) return 0;
+  process.stderr.write(
+    JSON.stringify({
+      code: 'AUDIT_CHAIN_BROKEN',
+      message: `the audit chain is broken at seq ${verdict.brokenAt} (${verdict.reason}); the ${verdict.entries} entries before it verify. Restore audit_log from a backup and compare from that seq on.`,
+    }) + '\n',
+  );
+  return 1;
+}
 
 /** Recording and key commands: every read of a recording is written to the audit table. */
 async function runRecordingCommand({ store, config, noun, verb, target, values }: Command): Promise<Record<string, unknown>> {

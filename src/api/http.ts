@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifySchema } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from '../log.js';
 import type { Access } from './auth.js';
+import { notFound } from './replies.js';
 
 export interface HttpDeps {
   log: Logger;
@@ -15,11 +16,15 @@ export interface HttpDeps {
   bodyLimitBytes: number;
 }
 
-/** A route as registered (the BOLA suite checks that it covers every one). */
+/** A route as registered (the BOLA suite checks that it covers every one, and validates by its schema). */
 export interface RouteEntry {
   method: string;
   url: string;
   access: Access | undefined;
+  /** params, querystring, body and response schemas as declared. */
+  schema: FastifySchema | undefined;
+  /** The shared schemas (`addSchema`, by $id) the route's `$ref`s resolve against. */
+  sharedSchemas: Record<string, unknown>;
 }
 
 const PAGE_HEADERS = {
@@ -40,10 +45,24 @@ export async function createHttp(deps: HttpDeps): Promise<{ app: FastifyInstance
     // Fastify's default strips properties a schema does not allow and lets the request through; a body or
     // query with a field the route does not take (`userId`, `state`, …) must be refused instead (400).
     ajv: { customOptions: { removeAdditional: false } },
+    // The router refuses an over-long param (414) or a broken %-escape (400) before any route runs, with
+    // a body that echoes the path. Under /v1 that would tell a malformed id from an unknown one: it gets
+    // the API's one 404 instead, and elsewhere a 400 that echoes nothing.
+    frameworkErrors: (err, req, reply: FastifyReply) => {
+      if (err.code === 'FST_ERR_BAD_URL' || err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+        if (req.url.startsWith('/v1/')) {
+          const e = notFound();
+          return reply.code(e.statusCode).send({ code: e.code, message: e.message });
+        }
+        return reply.code(400).send({ code: 'BAD_URL', message: 'the URL is malformed' });
+      }
+      return reply.code(err.statusCode ?? 400).send({ code: 'BAD_REQUEST', message: err.message });
+    },
   });
   const routes: RouteEntry[] = [];
-  app.addHook('onRoute', (r) => {
-    for (const method of [r.method].flat()) routes.push({ method, url: r.url, access: (r.config as { access?: Access } | undefined)?.access });
+  app.addHook('onRoute', function (r) {
+    const access = (r.config as { access?: Access } | undefined)?.access;
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url, access, schema: r.schema, sharedSchemas: this.getSchemas() });
   });
   await app.register(swagger, {
     openapi: {
