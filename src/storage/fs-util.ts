@@ -30,7 +30,7 @@ export async function fsyncDir(dir: string): Promise<void> {
  */
 export async function atomicWrite(tmpDir: string, target: string, body: Buffer): Promise<void> {
   const parent = path.dirname(target);
-  await fsp.mkdir(parent, { recursive: true, mode: DIR_MODE });
+  await makeParent(parent);
   const tmp = path.join(tmpDir, `${randomBytes(12).toString('hex')}.tmp`);
   const fh = await fsp.open(tmp, 'wx', FILE_MODE);
   try {
@@ -47,7 +47,7 @@ export async function atomicWrite(tmpDir: string, target: string, body: Buffer):
         break;
       } catch (err) {
         if (errno(err) !== 'ENOENT' || attempt >= 3) throw err;
-        await fsp.mkdir(parent, { recursive: true, mode: DIR_MODE });
+        await makeParent(parent);
       }
     }
   } catch (err) {
@@ -55,6 +55,21 @@ export async function atomicWrite(tmpDir: string, target: string, body: Buffer):
     throw err;
   }
   await fsyncDir(parent);
+}
+
+/**
+ * mkdir -p that survives a concurrent prune: `mkdir` creates the folders one by one, so a pruner removing
+ * an empty ancestor between two of them makes it fail ENOENT; it is retried a few times.
+ */
+async function makeParent(dir: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fsp.mkdir(dir, { recursive: true, mode: DIR_MODE });
+      return;
+    } catch (err) {
+      if (errno(err) !== 'ENOENT' || attempt >= 5) throw err;
+    }
+  }
 }
 
 /** Every regular file under `root`, as `/`-separated paths relative to `root`. Missing root → []. */
