@@ -33,12 +33,15 @@ function contract(name: string, open: () => Promise<{ store: ObjectStore; cleanu
       assert.deepEqual(await store.peek('rec/p/short', 22), { bytes: Buffer.from('abc'), size: 3 });
     });
 
-    // s3rver 3.7.1 answers a range on an empty object with a Content-Length it never sends (the request
-    // hangs); real S3 answers 416 InvalidRange, which peek maps to an empty result. Chunks are never empty.
-    test('an empty object', { skip: name === 's3' && 's3rver cannot serve a range of an empty object' }, async () => {
-      await store.put('rec/p/empty', Buffer.alloc(0));
-      assert.deepEqual(await store.peek('rec/p/empty', 22), { bytes: Buffer.alloc(0), size: 0 });
-    });
+    // Only on the fs store: s3rver 3.7.1 answers a range on an empty object with a Content-Length it never
+    // sends (the request hangs), where real S3 answers 416 InvalidRange, which peek maps to an empty result.
+    // Chunks are never empty, so the media path never asks.
+    if (name === 'fs') {
+      test('an empty object', async () => {
+        await store.put('rec/p/empty', Buffer.alloc(0));
+        assert.deepEqual(await store.peek('rec/p/empty', 22), { bytes: Buffer.alloc(0), size: 0 });
+      });
+    }
 
     test('a missing object is OBJECT_NOT_FOUND, like get', async () => {
       await assert.rejects(store.peek('rec/p/none', 22), (err: unknown) => err instanceof MonologueError && err.code === 'OBJECT_NOT_FOUND');
