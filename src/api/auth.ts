@@ -49,6 +49,8 @@ export function installUserAuth(app: FastifyInstance, deps: { tokens: Tokens; fa
   app.decorateRequest('owner', null);
   const failures = app.createRateLimit({ max: deps.failuresPerMinute, timeWindow: 60_000, keyGenerator: (req) => `authfail:${req.ip}` });
   app.addHook('onRequest', async (req, reply) => {
+    // No such route: the one 404 for everybody (the route list is public in /openapi.json anyway).
+    if (req.is404) return;
     const access = req.routeOptions.config.access ?? 'user';
     if (access !== 'user') return;
     const token = bearer(req);
