@@ -2,7 +2,8 @@ import type { Db } from '../db/database.js';
 import type { AuditEntry, AuditLog } from '../audit/audit-log.js';
 import type { LedgerEntry, Ledger } from '../payouts/ledger.js';
 import { toSafeInt } from '../payouts/ledger.js';
-import type { RecordingState, SettlementState } from '../db/tables.js';
+import type { RecordingState } from '../db/tables.js';
+import type { Settlement } from '../payouts/settle.js';
 import { consentHistory, type ConsentEvent } from './consent.js';
 
 /**
@@ -27,19 +28,8 @@ export interface UserData {
     readable: boolean;
   }>;
   ledger: LedgerEntry[];
-  settlements: Array<{
-    callId: string;
-    day: string;
-    billableSeconds: number;
-    talkSeconds: number;
-    rateMicrosPerMinute: number;
-    amountMicros: number;
-    state: SettlementState;
-    flags: string[];
-    createdAt: number;
-    reviewedAt: number | null;
-    reviewer: string | null;
-  }>;
+  /** As the settler keeps them, with the export's clearer names for the two durations and no user id. */
+  settlements: Array<Omit<Settlement, 'userId' | 'billableS' | 'talkS'> & { billableSeconds: number; talkSeconds: number }>;
 }
 
 export async function collectUserData(deps: { db: Db; ledger: Ledger }, userId: string): Promise<UserData> {

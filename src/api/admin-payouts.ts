@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from './deps.js';
-import { notFound } from './replies.js';
+import { notFound, errorResponses } from './replies.js';
 import { IdParam, iso, Timestamp } from './schemas.js';
 import { asApi, PayoutState, withdrawalsFor } from './payouts.js';
 import { MAX_REASON_LENGTH, type Payout } from '../payouts/withdrawals.js';
@@ -24,7 +24,7 @@ const Empty = Type.Object({}, { additionalProperties: false });
 const FailBody = Type.Object({ reason: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_REASON_LENGTH, pattern: '^[^\\x00-\\x1f\\x7f]*$' })) }, { additionalProperties: false });
 
 const asBody = (p: Payout): AdminPayout => ({ id: p.id, userId: p.userId, amountMicros: p.amountMicros, state: p.state, createdAt: iso(p.createdAt) });
-const errors = { 400: { $ref: 'ErrorBody#' }, 401: { $ref: 'ErrorBody#' }, 404: { $ref: 'ErrorBody#' }, 409: { $ref: 'ErrorBody#' }, 429: { $ref: 'ErrorBody#' } };
+const errors = errorResponses(400, 401, 404, 409, 429);
 
 /**
  * The admin API's payout routes (its listener authenticates the admin key): settle a pending payout

@@ -5,7 +5,7 @@ import type { Config } from '../config/load.js';
 import type { ApiDeps } from './deps.js';
 import { bearer } from './auth.js';
 import { adminKeyChecker } from './admin-key.js';
-import { ApiError, apiErrorHandler, ErrorBody, notFound } from './replies.js';
+import { ApiError, installApiErrors } from './replies.js';
 import { adminAccountRoutes } from './admin-accounts.js';
 import { adminPayoutRoutes } from './admin-payouts.js';
 
@@ -36,12 +36,7 @@ export async function createAdminHttp(deps: ApiDeps): Promise<FastifyInstance> {
     // is a 400 and changes nothing, instead of being half-applied without a word.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   });
-  app.addSchema(ErrorBody);
-  app.setErrorHandler(apiErrorHandler(deps.log));
-  app.setNotFoundHandler((_req, reply) => {
-    const e = notFound();
-    return reply.code(e.statusCode).send({ code: e.code, message: e.message });
-  });
+  installApiErrors(app, deps.log);
   // The main listener's swagger instance documents /v1; this one documents only this listener.
   await app.register(swagger, {
     openapi: {

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from './deps.js';
 import type { AuditEntry } from '../audit/audit-log.js';
 import { ownerOf } from './auth.js';
-import { badRequest } from './replies.js';
+import { badRequest, errorResponses } from './replies.js';
 import { iso, Page, PageQuery, Timestamp } from './schemas.js';
 
 /** One audit event about the caller's data, as the caller sees it. */
@@ -24,7 +24,7 @@ export type AuditEvent = Static<typeof AuditEvent>;
 const AuditPage = Page(AuditEvent);
 type AuditPage = Static<typeof AuditPage>;
 
-const errors = { 400: { $ref: 'ErrorBody#' }, 401: { $ref: 'ErrorBody#' }, 429: { $ref: 'ErrorBody#' } };
+const errors = errorResponses(400, 401, 429);
 
 /**
  * An entry as its data's owner sees it. Their own actions read `you`; another user's id is never shown

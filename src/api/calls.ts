@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from './deps.js';
 import { createCallHistory, type CallHistoryItem } from '../calls/history.js';
 import { ownerOf } from './auth.js';
-import { notFound } from './replies.js';
+import { notFound, errorResponses } from './replies.js';
 import { decodeCursor, encodeCursor, IdParam, iso, isoOrNull, NullableTimestamp, Page, PageQuery, Timestamp } from './schemas.js';
 
 const SETTLEMENT_STATES = ['credited', 'held', 'released', 'rejected', 'unpaid'] as const;
@@ -37,7 +37,7 @@ const CallParams = IdParam('callId', 'call');
 type CallParams = Static<typeof CallParams>;
 type PageQuery = Static<typeof PageQuery>;
 
-const errors = { 401: { $ref: 'ErrorBody#' }, 404: { $ref: 'ErrorBody#' }, 429: { $ref: 'ErrorBody#' } };
+const errors = errorResponses(401, 404, 429);
 
 export function callItem(c: CallHistoryItem): CallItem {
   return {

@@ -2,12 +2,12 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from './deps.js';
 import { ownerOf } from './auth.js';
-import { ApiError, notFound } from './replies.js';
+import { ApiError, notFound, errorResponses } from './replies.js';
 import { IdParam } from './schemas.js';
 import { createShredder } from '../recordings/shred.js';
 import { eraseUser } from '../accounts/erase.js';
 
-const errors = { 401: { $ref: 'ErrorBody#' }, 404: { $ref: 'ErrorBody#' }, 429: { $ref: 'ErrorBody#' } };
+const errors = errorResponses(401, 404, 429);
 const NoContent = Type.Null({ description: 'done; no body' });
 
 /**

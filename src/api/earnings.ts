@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from './deps.js';
+import { errorResponses } from './replies.js';
 import { ownerOf } from './auth.js';
 import { earningsReport } from '../payouts/earnings.js';
 
@@ -52,7 +53,7 @@ const Query = Type.Object(
   { additionalProperties: false },
 );
 
-const errors = { 400: { $ref: 'ErrorBody#' }, 401: { $ref: 'ErrorBody#' }, 429: { $ref: 'ErrorBody#' } };
+const errors = errorResponses(400, 401, 429);
 
 /** The caller's earnings: the same report as `monologue earnings --user`, for their own id only. */
 export async function earningRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {

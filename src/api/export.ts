@@ -4,7 +4,7 @@ import type { ApiDeps } from './deps.js';
 import { auditAbout, collectUserData } from '../accounts/data-export.js';
 import { createCallHistory } from '../calls/history.js';
 import { ownerOf } from './auth.js';
-import { notFound } from './replies.js';
+import { notFound, errorResponses } from './replies.js';
 import { iso, isoOrNull, NullableTimestamp, Timestamp } from './schemas.js';
 import { Me, meBody } from './me.js';
 import { CallItem, callItem } from './calls.js';
@@ -59,7 +59,7 @@ export type ExportDocument = Static<typeof ExportDocument>;
 /** A subject-access export is heavy (every row of the user, a grant per recording): a few a minute is plenty. */
 const EXPORTS_PER_MINUTE = 5;
 
-const errors = { 401: { $ref: 'ErrorBody#' }, 404: { $ref: 'ErrorBody#' }, 429: { $ref: 'ErrorBody#' } };
+const errors = errorResponses(401, 404, 429);
 
 /** GET /v1/me/export: one JSON document of everything held about the caller. */
 export async function exportRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {

@@ -5,7 +5,7 @@ import type { User } from '../accounts/users.js';
 import { changeConsent } from '../accounts/consent.js';
 import { MonologueError } from '../errors.js';
 import { ownerOf } from './auth.js';
-import { notFound } from './replies.js';
+import { notFound, errorResponses } from './replies.js';
 import { iso, Timestamp } from './schemas.js';
 
 export const Me = Type.Object(
@@ -25,7 +25,7 @@ export type Me = Static<typeof Me>;
 export const ConsentBody = Type.Object({ version: Type.String({ minLength: 1, maxLength: 64, pattern: '^[\\x21-\\x7E]+$' }) }, { additionalProperties: false });
 type ConsentBody = Static<typeof ConsentBody>;
 
-const errors = { 401: { $ref: 'ErrorBody#' }, 404: { $ref: 'ErrorBody#' }, 429: { $ref: 'ErrorBody#' } };
+const errors = errorResponses(401, 404, 429);
 
 export function meBody(user: User): Me {
   return {

@@ -2,7 +2,7 @@ import { pipeline, Transform, type Readable } from 'node:stream';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiDeps } from './deps.js';
-import { notFound } from './replies.js';
+import { notFound, errorResponses } from './replies.js';
 import { parseRange } from './byte-range.js';
 import { isReadable } from './recordings.js';
 import { MonologueError } from '../errors.js';
@@ -23,7 +23,7 @@ import { createFrameCache, openMediaSource, type FrameCache, type MediaSource } 
 const GrantParams = Type.Object({ grant: Type.String({ pattern: '^mlg_[A-Za-z0-9_-]{43}$' }) }, { additionalProperties: false });
 
 const Audio = { description: 'the recording (Ogg Opus), or the requested byte range of it', content: { 'audio/ogg': { schema: { type: 'string', format: 'binary' } } } };
-const errors = { 404: { $ref: 'ErrorBody#' }, 416: { $ref: 'ErrorBody#' }, 429: { $ref: 'ErrorBody#' }, 503: { $ref: 'ErrorBody#' } };
+const errors = errorResponses(404, 416, 429, 503);
 
 /** Refusals that are the server's state, not the request's: sent as they are (the error handler would make any 5xx a 500). */
 const UNAVAILABLE: Record<string, { message: string; retryAfter?: number }> = {

@@ -3,7 +3,7 @@ import rateLimit from '@fastify/rate-limit';
 import { createHash } from 'node:crypto';
 import type { ApiDeps } from './deps.js';
 import { bearer, installUserAuth } from './auth.js';
-import { ApiError, apiErrorHandler, ErrorBody, notFound } from './replies.js';
+import { ApiError, installApiErrors } from './replies.js';
 import { meRoutes } from './me.js';
 import { callRoutes } from './calls.js';
 import { recordingRoutes } from './recordings.js';
@@ -19,12 +19,7 @@ import { deletionRoutes } from './deletion.js';
  * rate limits, the error format. Each resource is its own plugin; every query filters by `req.owner`.
  */
 export async function ownerApi(app: FastifyInstance, deps: ApiDeps): Promise<void> {
-  app.addSchema(ErrorBody);
-  app.setErrorHandler(apiErrorHandler(deps.log));
-  app.setNotFoundHandler((_req, reply) => {
-    const e = notFound();
-    return reply.code(e.statusCode).send({ code: e.code, message: e.message });
-  });
+  installApiErrors(app, deps.log);
   await app.register(rateLimit, {
     global: true,
     max: deps.config.api.rateLimitPerMinute,

@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from './deps.js';
 import { ownerOf } from './auth.js';
-import { ApiError, badRequest } from './replies.js';
+import { ApiError, badRequest, errorResponses } from './replies.js';
 import { decodeCursor, encodeCursor, iso, Page, PageQuery, Timestamp } from './schemas.js';
 import { MonologueError } from '../errors.js';
 import { createWithdrawals, IDEMPOTENCY_KEY_RE, type Payout as PayoutRow, type Withdrawals } from '../payouts/withdrawals.js';
@@ -55,7 +55,7 @@ export function withdrawalsFor(deps: ApiDeps): Withdrawals {
 
 const asBody = (p: PayoutRow): Payout => ({ id: p.id, amountMicros: p.amountMicros, state: p.state, createdAt: iso(p.createdAt) });
 
-const errors = { 400: { $ref: 'ErrorBody#' }, 401: { $ref: 'ErrorBody#' }, 429: { $ref: 'ErrorBody#' } };
+const errors = errorResponses(400, 401, 429);
 
 /** The caller's withdrawals: request one, list their own. */
 export async function payoutRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {

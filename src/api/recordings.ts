@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from './deps.js';
 import { ownerOf } from './auth.js';
-import { ApiError, notFound } from './replies.js';
+import { ApiError, notFound, errorResponses } from './replies.js';
 import { decodeCursor, encodeCursor, IdParam, iso, isoOrNull, NullableTimestamp, Page, PageQuery, Timestamp } from './schemas.js';
 import type { RecordingRow } from '../recordings/catalog.js';
 import type { GrantPurpose } from '../recordings/grants.js';
@@ -40,7 +40,7 @@ export const Grant = Type.Object(
 );
 export type Grant = Static<typeof Grant>;
 
-const errors = { 401: { $ref: 'ErrorBody#' }, 404: { $ref: 'ErrorBody#' }, 429: { $ref: 'ErrorBody#' } };
+const errors = errorResponses(401, 404, 429);
 const RecordingParams = IdParam('recordingId', 'rec');
 
 export function toRecording(r: RecordingRow): Recording {

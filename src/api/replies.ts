@@ -1,11 +1,23 @@
 import { Type, type Static } from '@sinclair/typebox';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MonologueError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 /** Every error body of the API: a stable code (README lists them) and a sentence for a person. */
 export const ErrorBody = Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: false, $id: 'ErrorBody' });
 export type ErrorBody = Static<typeof ErrorBody>;
+
+/** Response schemas of a route's error statuses: each is an `ErrorBody`. */
+export function errorResponses(...statuses: number[]): Record<number, { $ref: string }> {
+  return Object.fromEntries(statuses.map((s) => [s, { $ref: 'ErrorBody#' }]));
+}
+
+/** An API scope's error format: the ErrorBody schema, the error handler and the one 404 for unknown routes. */
+export function installApiErrors(app: FastifyInstance, log: Logger): void {
+  app.addSchema(ErrorBody);
+  app.setErrorHandler(apiErrorHandler(log));
+  app.setNotFoundHandler((_req, reply) => send(reply, notFound()));
+}
 
 /** A MonologueError with the HTTP status it answers. */
 export class ApiError extends MonologueError {
