@@ -105,6 +105,18 @@ export function dbRatio(pcm: Int16Array, freqA: number, freqB: number, rate: num
   return 10 * Math.log10((a + 1e-9) / (b + 1e-9));
 }
 
+/**
+ * The share of `pcm`'s power that sits at `freq` Hz: about 1 for a pure tone, about 2/length for noise
+ * (a ciphertext decoded as audio). Unlike a ratio of two bins of noise, which exceeds 10 dB about one
+ * time in eleven, it tells a tone from noise with no overlap at all.
+ */
+export function toneShare(pcm: Int16Array, freq: number, rate: number): number {
+  if (pcm.length === 0) return 0;
+  let sum = 0;
+  for (const s of pcm) sum += s * s;
+  return sum === 0 ? 0 : (2 * goertzel(pcm, freq, rate)) / (sum / pcm.length);
+}
+
 /** RMS level of `pcm` in dBFS (−Infinity for silence). */
 export function rmsDbfs(pcm: Int16Array): number {
   if (pcm.length === 0) return -Infinity;
