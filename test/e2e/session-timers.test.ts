@@ -20,7 +20,10 @@ const rigs: WrtcRig[] = [];
 const peers: RtpPeer[] = [];
 
 before(async () => {
-  rigs.push(await startWrtcRig(), await startWrtcRig());
+  // The expiry case's trunk peer sends no RTP: with the default media timeout (60 s) the media watch and
+  // the session timer (60 s after the 200) would race to end that call. Here only the session timer may.
+  const media = { timeoutSeconds: 300 };
+  rigs.push(await startWrtcRig({ media }), await startWrtcRig({ media }));
 });
 after(async () => {
   for (const p of peers) await p.close();
