@@ -14,7 +14,8 @@ import { createTokens, type Tokens } from './accounts/tokens.js';
 import { createTokenWatch, type TokenWatch } from './accounts/token-watch.js';
 import { createCallRecords, type CallRecords } from './calls/records.js';
 import { Switchboard } from './calls/switchboard.js';
-import { recordAnsweredCalls } from './calls/recording-hook.js';
+import { recordAnsweredCalls, type ConsentPolicy } from './calls/recording-hook.js';
+import { counterpartAction, ensureAnnounceFile, loadConsentText } from './recordings/consent-policy.js';
 import { createMediaWatch, createNgClient, createRtpengineProcess, createRtpengineRelay, type NgClient, type RtpengineProcess, type RtpengineRelay } from './media/index.js';
 import { createSipEndpoint, type SipEndpoint, type SipTrunkOptions } from './sip/endpoint.js';
 import { createSignaling, type Signaling } from './signaling/server.js';
@@ -170,7 +171,13 @@ export async function startService(config: Config, log: Logger, now: () => numbe
     const payouts = createCallPayouts({ db: store.db.db, settler, users: store.users, vault: store.vault, config: config.payouts, log });
 
     const switchboard = new Switchboard({ users: store.users, records, media, log }, config.calls);
-    switchboard.on('call', recordAnsweredCalls({ recordings, payouts, users: store.users, log }));
+    const consentText = loadConsentText(config.recording.consent);
+    const consentPolicy: ConsentPolicy = {
+      version: consentText.version,
+      counterpart: (number) => counterpartAction(config.recording.counterpartPolicy, number),
+      announceFile: ensureAnnounceFile(resolve(config.recording.announceFile || join(config.dataDir, 'announce.wav'))),
+    };
+    switchboard.on('call', recordAnsweredCalls({ recordings, payouts, users: store.users, log, policy: consentPolicy }));
     const sip: SipEndpoint = await createSipEndpoint(
       {
         listen: {

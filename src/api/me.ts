@@ -5,7 +5,7 @@ import type { User } from '../accounts/users.js';
 import { changeConsent } from '../accounts/consent.js';
 import { MonologueError } from '../errors.js';
 import { ownerOf } from './auth.js';
-import { notFound, errorResponses } from './replies.js';
+import { ApiError, notFound, errorResponses } from './replies.js';
 import { iso, Timestamp } from './schemas.js';
 
 export const Me = Type.Object(
@@ -70,12 +70,17 @@ export async function meRoutes(app: FastifyInstance, deps: ApiDeps): Promise<voi
       schema: {
         tags: ['me'],
         summary: 'consent to recording under a version of the consent text',
-        description: 'Records the consent and keeps it in the history (export). Repeating the current version changes nothing.',
+        description: 'Records the consent and keeps it in the history (export). Only the current version (`GET /v1/consent/current`) is accepted: another answers 409 `CONSENT_VERSION_OUTDATED`. Repeating it changes nothing.',
         body: ConsentBody,
-        response: { 200: Me, 400: { $ref: 'ErrorBody#' }, ...errors },
+        response: { 200: Me, 400: { $ref: 'ErrorBody#' }, 409: { $ref: 'ErrorBody#' }, ...errors },
       },
     },
-    async (req): Promise<Me> => setConsent(ownerOf(req).userId, req.body.version),
+    async (req): Promise<Me> => {
+      // Consent is to a text the user was shown: only the one in force (GET /v1/consent/current) can be accepted.
+      const current = deps.config.recording.consent.version;
+      if (req.body.version !== current) throw new ApiError(409, 'CONSENT_VERSION_OUTDATED', `version ${req.body.version} is not the current consent text; accept version ${current} (GET /v1/consent/current)`);
+      return setConsent(ownerOf(req).userId, req.body.version);
+    },
   );
 
   app.delete(

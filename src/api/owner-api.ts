@@ -5,6 +5,7 @@ import type { ApiDeps } from './deps.js';
 import { bearer, installUserAuth } from './auth.js';
 import { ApiError, installApiErrors } from './replies.js';
 import { meRoutes } from './me.js';
+import { consentRoutes } from './consent.js';
 import { callRoutes } from './calls.js';
 import { recordingRoutes } from './recordings.js';
 import { mediaRoutes } from './media.js';
@@ -36,7 +37,7 @@ export async function ownerApi(app: FastifyInstance, deps: ApiDeps): Promise<voi
     errorResponseBuilder: (_req, ctx) => new ApiError(429, 'RATE_LIMITED', `too many requests; retry in ${ctx.after}`),
   });
   installUserAuth(app, { tokens: deps.tokens, failuresPerMinute: deps.config.api.authFailuresPerMinute });
-  for (const routes of [meRoutes, callRoutes, recordingRoutes, mediaRoutes, earningRoutes, payoutRoutes, auditRoutes, exportRoutes, deletionRoutes]) {
+  for (const routes of [meRoutes, consentRoutes, callRoutes, recordingRoutes, mediaRoutes, earningRoutes, payoutRoutes, auditRoutes, exportRoutes, deletionRoutes]) {
     await app.register(async (scope) => routes(scope, deps));
   }
 }

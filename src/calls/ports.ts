@@ -29,7 +29,9 @@ export type RecordingStopReason =
   | 'call-ended' // the call ended and the recording was finished normally
   | 'no-key' // no key-encryption key: nothing was recorded
   | 'failed' // the recording could not start or be finished
-  | 'consent-revoked'; // the user withdrew consent mid-call: finished at once with what was recorded before
+  | 'consent-revoked' // the user withdrew consent mid-call: finished at once with what was recorded before
+  | 'consent-outdated' // the user consented to an older version of the consent text: nothing is recorded until they accept the current one
+  | 'policy'; // the counterpart policy (`recording.counterpartPolicy`) says `skip` for the counterpart's number
 
 // ---------------------------------------------------------------- trunk (SIP)
 
@@ -174,6 +176,11 @@ export interface MediaSession {
    * more. Does nothing without a fork or after `close()`; never throws (a failure is logged).
    */
   unforkDialerLeg(): Promise<void>;
+  /**
+   * Play an audio file (WAV, or anything rtpengine's ffmpeg reads) to the counterpart, on the trunk leg, once
+   * the call is answered: the consent announcement. Resolves with the file's length in ms once rtpengine started it.
+   */
+  announceToTrunk(file: string): Promise<number>;
   /**
    * The trunk's mid-call offer (hold `sendonly`/`inactive`, resume, new address or codec) in, our answer
    * for the trunk out. The dialer's WebRTC leg is not renegotiated: rtpengine keeps it as it is.

@@ -4,6 +4,8 @@ import type { Users } from '../accounts/users.js';
 import type { Recording, Recordings } from '../recordings/recordings.js';
 import type { CallPayouts } from '../payouts/call-payouts.js';
 import type { Call } from './call.js';
+import type { CounterpartAction } from '../recordings/consent-policy.js';
+import type { RecordingStopReason } from './ports.js';
 
 /**
  * Recording and payouts as subscribers of a call's events, not steps inside the switchboard: subscribe
@@ -16,7 +18,16 @@ import type { Call } from './call.js';
  * made while the call rang (through the API, or the CLI in another process) keeps it unrecorded. One
  * made through the API once the recording runs stops it (`Call.stopRecording`, `consent-revoked`).
  */
-export function recordAnsweredCalls(deps: { recordings?: Recordings; payouts?: CallPayouts; users: Users; log: Logger }): (call: Call) => void {
+export interface ConsentPolicy {
+  /** The current version of the consent text: a user who accepted another one is not recorded (`consent-outdated`). */
+  version: string;
+  /** What the counterpart's number asks for (`recording.counterpartPolicy`). */
+  counterpart(counterpart: string): CounterpartAction;
+  /** The prompt played to the counterpart for `announce` (a file rtpengine reads). */
+  announceFile: string;
+}
+
+export function recordAnsweredCalls(deps: { recordings?: Recordings; payouts?: CallPayouts; users: Users; log: Logger; policy?: ConsentPolicy }): (call: Call) => void {
   const log = deps.log.child({ mod: 'recording-hook' });
   return (call) => {
     const recordings = deps.recordings;
@@ -38,6 +49,37 @@ export function recordAnsweredCalls(deps: { recordings?: Recordings; payouts?: C
       if (owner?.enrolled) call.record({ recordingNote: call.recordingWithdrawn ? 'consent-revoked' : 'no-consent' });
       else if (!owner) call.record({ recordingNote: 'failed' });
       return undefined;
+    }
+    const policy = deps.policy;
+    // Not recorded, and the dialer hears why: its page can ask for the current consent, the counterpart's rule is the deployment's.
+    const refuse = (reason: RecordingStopReason): undefined => {
+      call.record({ recordingNote: reason });
+      call.channel.recordingStopped(call.id, reason);
+      return undefined;
+    };
+    if (policy && owner.consent.version !== policy.version) return refuse('consent-outdated');
+    const action = policy ? policy.counterpart(call.counterpart) : 'record';
+    if (action === 'skip') return refuse('policy');
+    if (action === 'announce' && policy) {
+      try {
+        const ms = await call.media.announceToTrunk(policy.announceFile);
+        // The recording starts once the counterpart has heard the prompt, or not at all if the call ended meanwhile.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, ms);
+          call.once('ended', done);
+          function done(): void {
+            clearTimeout(timer);
+            call.off('ended', done);
+            resolve();
+          }
+        });
+      } catch (err) {
+        // Without the announcement the policy forbids recording this counterpart.
+        log.error({ callId: call.id, err: errorMessage(err) }, 'the consent announcement could not be played: the call goes on unrecorded');
+        if (call.closed) return undefined;
+        return refuse('failed');
+      }
+      if (call.closed || call.recordingWithdrawn) return undefined;
     }
     return recordings.begin(call, {
       started: () => call.channel.recordingStarted(call.id),

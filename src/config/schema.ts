@@ -1,5 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
 
+/** record: record as usual; announce: play the configured prompt to the counterpart, then record; skip: do not record (reason `policy`). */
+const ConsentAction = Type.Union([Type.Literal('record'), Type.Literal('announce'), Type.Literal('skip')], { description: 'record, announce or skip' });
+
 const Port = Type.Integer({ minimum: 1, maximum: 65535, description: 'a TCP/UDP port, 1-65535' });
 const Address = Type.String({ minLength: 1, description: 'an IP address or host name' });
 const Codec = Type.Union([Type.Literal('PCMU'), Type.Literal('PCMA'), Type.Literal('opus')], {
@@ -189,6 +192,29 @@ export const ConfigSchema = Type.Object(
         retentionDays: Type.Integer({ minimum: 0, description: 'whole days, 0 = keep forever' }),
         /** how often the retention sweeper runs */
         retentionSweepMinutes: Type.Integer({ minimum: 1, description: 'whole minutes, at least 1' }),
+        /** the consent text users accept (GET /v1/consent/current); a user on another version is not recorded */
+        consent: Type.Object(
+          {
+            version: Type.String({ minLength: 1, maxLength: 64, pattern: '^[\\x21-\\x7E]+$', description: 'printable, no spaces' }),
+            /** the text itself; empty: read from textFile */
+            text: Type.String(),
+            /** a UTF-8 file holding the text, used when `text` is empty (relative to the working directory) */
+            textFile: Type.String(),
+            /** when this version was published (ISO 8601) */
+            publishedAt: Type.String({ minLength: 1, description: 'ISO 8601 date-time' }),
+          },
+          { additionalProperties: false },
+        ),
+        /** what happens to a call by the counterpart's number: the longest matching E.164 prefix wins */
+        counterpartPolicy: Type.Object(
+          {
+            default: ConsentAction,
+            rules: Type.Array(Type.Object({ prefix: Type.String({ pattern: '^\\+[0-9]{1,15}$', description: 'E.164 prefix, e.g. +1415 or +49' }), action: ConsentAction }, { additionalProperties: false })),
+          },
+          { additionalProperties: false },
+        ),
+        /** the prompt rtpengine plays to the counterpart for `announce` (WAV or anything ffmpeg reads); empty: dataDir/announce.wav, generated at start */
+        announceFile: Type.String(),
       },
       { additionalProperties: false },
     ),

@@ -34,6 +34,7 @@ export type NgCommand =
   | 'subscribe answer'
   | 'unsubscribe'
   | 'play DTMF'
+  | 'play media'
   | 'block media'
   | 'unblock media';
 

@@ -412,6 +412,20 @@ class Session implements RtpengineSession {
     });
   }
 
+  /**
+   * ng `play media` with the trunk leg's tag: rtpengine plays the file to the participant that tag names (it
+   * replaces what that participant hears from the dialer while it plays), so the counterpart hears it and the
+   * dialer does not. The recorder's fork subscribes to the dialer's leg, so the prompt never reaches a recording.
+   */
+  announceToTrunk(file: string): Promise<number> {
+    if (this.#closed) return Promise.reject(new MonologueError('MEDIA_CLOSED', `media session of ${this.callId} is closed`));
+    return this.#enqueue(async () => {
+      if (this.#closed) throw new MonologueError('MEDIA_CLOSED', `media session of ${this.callId} is closed`);
+      const reply = await this.#ng.request('play media', { 'call-id': this.callId, 'from-tag': this.#trunkTag, file });
+      return typeof reply.duration === 'number' ? reply.duration : 0;
+    });
+  }
+
   trunkReoffer(sdp: string): Promise<string> {
     try {
       if (this.#closed) throw new MonologueError('MEDIA_CLOSED', `media session of ${this.callId} is closed`);

@@ -2,6 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startApiRig } from './fixture.js';
 import { consentHistory } from '../../src/accounts/consent.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 interface Me {
   id: string;
@@ -12,7 +15,8 @@ interface Me {
 }
 
 test('PUT and DELETE /v1/me/consent change GET /v1/me, keep the history and audit each change; extra fields change nothing', async () => {
-  const rig = await startApiRig();
+  // The deployment's consent text is at v2: users seeded with v1 are on an outdated version.
+  const rig = await startApiRig({ overrides: { recording: { consent: { version: 'v2', text: 'You agree to be recorded (test text).', publishedAt: '2026-06-01T12:00:00Z' } } } });
   try {
     const alice = await rig.seedOwner('+15552220001', { calls: 0 });
     const bob = await rig.seedOwner('+15552220002', { calls: 0 });
@@ -42,16 +46,26 @@ test('PUT and DELETE /v1/me/consent change GET /v1/me, keep the history and audi
     assert.equal(((await del.json()) as Me).consent, null);
     assert.equal((await me(alice.token)).consent, null);
     assert.equal((await rig.request('DELETE', '/v1/me/consent', { token: alice.token })).status, 200, 'withdrawing twice is fine');
-    // Two changes in the same millisecond still read back in order.
-    for (const version of ['v3', 'v4']) assert.equal((await rig.request('PUT', '/v1/me/consent', { token: alice.token, body: { version } })).status, 200);
+    // Changes in the same millisecond still read back in order.
+    for (const method of ['PUT', 'DELETE', 'PUT'] as const) assert.equal((await rig.request(method, '/v1/me/consent', { token: alice.token, ...(method === 'PUT' && { body: { version: 'v2' } }) })).status, 200);
 
-    assert.deepEqual(await history(alice.id), ['v1', 'v2', null, 'v3', 'v4']);
+    // Only the current text can be accepted: an older or unknown version is refused and changes nothing.
+    for (const version of ['v1', 'v3']) {
+      const res = await rig.request('PUT', '/v1/me/consent', { token: alice.token, body: { version } });
+      assert.equal(res.status, 409, version);
+      const body = (await res.json()) as { code: string; message: string };
+      assert.equal(body.code, 'CONSENT_VERSION_OUTDATED');
+      assert.match(body.message, /accept version v2/);
+    }
+
+    assert.deepEqual(await history(alice.id), ['v1', 'v2', null, 'v2', null, 'v2']);
     const times = (await consentHistory(rig.service.db.db, alice.id)).map((e) => e.at);
     assert.deepEqual([...times].sort((a, b) => a - b), times);
     assert.equal(new Set(times).size, times.length, 'strictly increasing');
     assert.deepEqual(await consentAudit(alice.id), [
-      [`user:${alice.id}`, 'version v4'],
-      [`user:${alice.id}`, 'version v3'],
+      [`user:${alice.id}`, 'version v2'],
+      [`user:${alice.id}`, 'withdrawn'],
+      [`user:${alice.id}`, 'version v2'],
       [`user:${alice.id}`, 'withdrawn'],
       [`user:${alice.id}`, 'version v2'],
     ]);
@@ -83,8 +97,27 @@ test('PUT and DELETE /v1/me/consent change GET /v1/me, keep the history and audi
       const res = await rig.request(method, '/v1/me/consent', { body });
       assert.equal(res.status, 401, method);
     }
-    assert.equal((await me(alice.token)).consent?.version, 'v4');
+    assert.equal((await me(alice.token)).consent?.version, 'v2');
   } finally {
     await rig.close();
+  }
+});
+
+test('GET /v1/consent/current: the configured text and version, the same with or without a token; the text can come from a file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'consent-'));
+  const file = join(dir, 'consent.txt');
+  writeFileSync(file, 'Version three of the consent text.\n');
+  const rig = await startApiRig({ overrides: { recording: { consent: { version: 'v3', text: '', textFile: file, publishedAt: '2026-07-01T00:00:00Z' } } } });
+  try {
+    const anonymous = await rig.request('GET', '/v1/consent/current');
+    assert.equal(anonymous.status, 200);
+    const body = await anonymous.json();
+    assert.deepEqual(body, { version: 'v3', text: 'Version three of the consent text.\n', publishedAt: '2026-07-01T00:00:00.000Z' });
+    const alice = await rig.seedOwner('+15552220003', { calls: 0 });
+    assert.deepEqual(await (await rig.request('GET', '/v1/consent/current', { token: alice.token })).json(), body, 'not personal: the same for a user');
+    assert.equal((await rig.request('PUT', '/v1/me/consent', { token: alice.token, body: { version: 'v3' } })).status, 200, 'the current version is accepted');
+  } finally {
+    await rig.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

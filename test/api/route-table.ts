@@ -82,7 +82,8 @@ export const ROUTE_TABLE: RouteCase[] = [
 
   // The caller's account.
   { url: '/v1/me', methods: get, access: 'user', kind: 'self' },
-  { url: '/v1/me/consent', methods: ['PUT'], access: 'user', kind: 'self', body: () => ({ version: 'v2' }), mutates: true },
+  { url: '/v1/consent/current', methods: get, access: 'public', kind: 'public' },
+  { url: '/v1/me/consent', methods: ['PUT'], access: 'user', kind: 'self', body: () => ({ version: 'v1' }), mutates: true },
   { url: '/v1/me/consent', methods: ['DELETE'], access: 'user', kind: 'self', mutates: true },
   { url: '/v1/me/export', methods: get, access: 'user', kind: 'list' },
   { url: '/v1/me/audit', methods: get, access: 'user', kind: 'list', paged: true },

@@ -87,6 +87,9 @@ export class FakeSession implements MediaSession {
   unforkDialerLeg(): Promise<void> {
     return Promise.resolve();
   }
+  announceToTrunk(): Promise<number> {
+    return Promise.resolve(0);
+  }
   trunkReoffer(): Promise<string> {
     return Promise.reject(new Error('not in these tests'));
   }
