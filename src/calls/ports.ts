@@ -178,9 +178,10 @@ export interface MediaSession {
   unforkDialerLeg(): Promise<void>;
   /**
    * Play an audio file (WAV, or anything rtpengine's ffmpeg reads) to the counterpart, on the trunk leg, once
-   * the call is answered: the consent announcement. Resolves with the file's length in ms once rtpengine started it.
+   * the call is answered: the consent announcement. The counterpart hears only the prompt while it plays (the
+   * dialer's audio is held back); resolves once it has played.
    */
-  announceToTrunk(file: string): Promise<number>;
+  announceToTrunk(file: string): Promise<void>;
   /**
    * The trunk's mid-call offer (hold `sendonly`/`inactive`, resume, new address or codec) in, our answer
    * for the trunk out. The dialer's WebRTC leg is not renegotiated: rtpengine keeps it as it is.

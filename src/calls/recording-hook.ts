@@ -62,17 +62,8 @@ export function recordAnsweredCalls(deps: { recordings?: Recordings; payouts?: C
     if (action === 'skip') return refuse('policy');
     if (action === 'announce' && policy) {
       try {
-        const ms = await call.media.announceToTrunk(policy.announceFile);
-        // The recording starts once the counterpart has heard the prompt, or not at all if the call ended meanwhile.
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(done, ms);
-          call.once('ended', done);
-          function done(): void {
-            clearTimeout(timer);
-            call.off('ended', done);
-            resolve();
-          }
-        });
+        // The recording starts once the counterpart has heard the prompt.
+        await call.media.announceToTrunk(policy.announceFile);
       } catch (err) {
         // Without the announcement the policy forbids recording this counterpart.
         log.error({ callId: call.id, err: errorMessage(err) }, 'the consent announcement could not be played: the call goes on unrecorded');

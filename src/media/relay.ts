@@ -279,6 +279,9 @@ class Session implements RtpengineSession {
   #trunkCodec: string | undefined;
   /** Which legs' media is held back from the other leg because the trunk's last offer said so. */
   readonly #blocked = { dialer: false, trunk: false };
+  /** Whether the trunk's last offer lets the dialer's media through (hold), and whether a prompt plays now (announceToTrunk). */
+  #dialerWanted = true;
+  #announcing = false;
   /** Set once a request that may have created the call in rtpengine was sent. */
   #allocated = false;
   #closed = false;
@@ -413,17 +416,30 @@ class Session implements RtpengineSession {
   }
 
   /**
-   * ng `play media` with the trunk leg's tag: rtpengine plays the file to the participant that tag names (it
-   * replaces what that participant hears from the dialer while it plays), so the counterpart hears it and the
-   * dialer does not. The recorder's fork subscribes to the dialer's leg, so the prompt never reaches a recording.
+   * ng `play media` with the trunk leg's tag: rtpengine plays the file to the participant that tag names, so the
+   * counterpart hears it and the dialer does not. rtpengine 10.5 goes on forwarding the dialer's audio alongside
+   * (measured: prompt and voice packets interleaved at the trunk), so the dialer's leg is blocked while the
+   * prompt plays and reopened after it. The recorder's fork starts only afterwards, so no prompt is recorded.
    */
-  announceToTrunk(file: string): Promise<number> {
-    if (this.#closed) return Promise.reject(new MonologueError('MEDIA_CLOSED', `media session of ${this.callId} is closed`));
-    return this.#enqueue(async () => {
-      if (this.#closed) throw new MonologueError('MEDIA_CLOSED', `media session of ${this.callId} is closed`);
-      const reply = await this.#ng.request('play media', { 'call-id': this.callId, 'from-tag': this.#trunkTag, file });
-      return typeof reply.duration === 'number' ? reply.duration : 0;
-    });
+  async announceToTrunk(file: string): Promise<void> {
+    if (this.#closed) throw new MonologueError('MEDIA_CLOSED', `media session of ${this.callId} is closed`);
+    let ms: number;
+    try {
+      ms = await this.#enqueue(async () => {
+        if (this.#closed) throw new MonologueError('MEDIA_CLOSED', `media session of ${this.callId} is closed`);
+        this.#announcing = true;
+        await this.#gate('dialer', false);
+        const reply = await this.#ng.request('play media', { 'call-id': this.callId, 'from-tag': this.#trunkTag, file });
+        return typeof reply.duration === 'number' ? reply.duration : 0;
+      });
+      // Outside the queue: a hangup while the prompt plays is not held up by it.
+      await sleep(ms, undefined, { ref: false });
+    } finally {
+      await this.#enqueue(async () => {
+        this.#announcing = false;
+        if (!this.#closed) await this.#gate('dialer', this.#dialerWanted);
+      });
+    }
   }
 
   trunkReoffer(sdp: string): Promise<string> {
@@ -469,7 +485,8 @@ class Session implements RtpengineSession {
         });
         // rtpengine 10.5 records the direction but keeps forwarding (measured: a held trunk went on
         // receiving the dialer's audio, on the transcoding path), so each half is blocked explicitly.
-        await this.#gate('dialer', direction === 'sendrecv' || direction === 'sendonly');
+        this.#dialerWanted = direction === 'sendrecv' || direction === 'sendonly';
+        await this.#gate('dialer', this.#dialerWanted && !this.#announcing);
         await this.#gate('trunk', direction === 'sendrecv' || direction === 'recvonly');
         // rtpengine may echo its own idea of the direction; the trunk must see the RFC 3264 one.
         return withDirection(answerForTrunk(reply.sdp), direction);

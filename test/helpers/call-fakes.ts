@@ -87,8 +87,8 @@ export class FakeSession implements MediaSession {
   unforkDialerLeg(): Promise<void> {
     return Promise.resolve();
   }
-  announceToTrunk(): Promise<number> {
-    return Promise.resolve(0);
+  announceToTrunk(): Promise<void> {
+    return Promise.resolve();
   }
   trunkReoffer(): Promise<string> {
     return Promise.reject(new Error('not in these tests'));
