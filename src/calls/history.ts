@@ -28,7 +28,7 @@ export interface CallHistoryItem {
   /** Settled: the settlement's; else answer → hangup; 0 for a call never answered; null while live. */
   billableSeconds: number | null;
   endReason: string | null;
-  /** Why the call was not (or not wholly) recorded: `no-consent`, `consent-revoked`, `no-key`, `failed`. */
+  /** Why the call was not (or not wholly) recorded: `no-consent`, `consent-revoked`, `consent-outdated`, `policy`, `no-key`, `failed`. */
   recordingNote: string | null;
   /** The call's recording unless there is none or it was deleted. */
   recordingId: string | null;
