@@ -70,7 +70,12 @@ export function recordAnsweredCalls(deps: { recordings?: Recordings; payouts?: C
         if (call.closed) return undefined;
         return refuse('failed');
       }
-      if (call.closed || call.recordingWithdrawn) return undefined;
+      if (call.closed) return undefined;
+      // Withdrawn while the prompt played: nothing was recorded, say so as for a withdrawal while ringing.
+      if (call.recordingWithdrawn) {
+        call.record({ recordingNote: 'consent-revoked' });
+        return undefined;
+      }
     }
     return recordings.begin(call, {
       started: () => call.channel.recordingStarted(call.id),

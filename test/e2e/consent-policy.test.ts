@@ -8,6 +8,7 @@ import type { WrtcDialer } from '../helpers/wrtc-dialer.js';
 import { createRtpPeer } from '../helpers/rtp-peer.js';
 import { g711Decode, toneShare, writeToneWav } from '../helpers/tone.js';
 import { until } from '../helpers/until.js';
+import { decryptAndDecode } from '../helpers/recording.js';
 import { isDict } from '../../src/media/index.js';
 import type { TestService } from '../helpers/service.js';
 
@@ -110,7 +111,14 @@ test('counterpart policy announce: the trunk hears the prompt (800 Hz) before th
     assert.ok(lastPrompt < startedAtPacket, 'the recording started after the prompt ended');
     assert.ok(heard.slice(startedAtPacket).includes('U'), 'then the trunk hears the user');
     assert.equal(await forked(r.service, callId), true);
+    await until('a chunk recorded', async () => ((await r.service.catalog.byCall(callId))?.chunkCount ?? 0) >= 1, 15_000);
     await r.hangup(dialer, callId);
+    // The recording is the user's leg only, begun after the prompt: their 440 Hz, none of the prompt.
+    await until('the recording is complete', async () => (await r.service.catalog.byCall(callId))?.state === 'complete', 15_000);
+    const { pcm } = await decryptAndDecode(r.service, (await r.service.catalog.byCall(callId))!.id);
+    const body = pcm.subarray(4800, pcm.length - 4800);
+    assert.ok(toneShare(body, 440, 48000) > 0.5, `the user's tone is recorded (share ${toneShare(body, 440, 48000).toFixed(2)})`);
+    assert.ok(toneShare(body, 800, 48000) < 0.01, `no prompt in the recording (share ${toneShare(body, 800, 48000).toFixed(3)})`);
   } finally {
     await trunk.close();
     await r.close();
