@@ -189,6 +189,8 @@ export const ConfigSchema = Type.Object(
         retentionDays: Type.Integer({ minimum: 0, description: 'whole days, 0 = keep forever' }),
         /** how often the retention sweeper runs */
         retentionSweepMinutes: Type.Integer({ minimum: 1, description: 'whole minutes, at least 1' }),
+        /** what a user's pause leaves in the file: silence (the timeline stays true) or skip (the span is cut) */
+        pauseBehavior: Type.Union([Type.Literal('silence'), Type.Literal('skip')], { description: 'silence or skip' }),
       },
       { additionalProperties: false },
     ),
