@@ -15,7 +15,7 @@ export interface RecordingEvents {
   started(): void;
   stopped(reason: RecordingStopReason): void;
   /** The recording is complete and stored: talk time on the user's own leg, for payouts (paused time excluded). */
-  finished?(talkMs: number): void;
+  finished?(talkMs: number, pausedMs: number): void;
 }
 
 /** `pause`/`resume` answer: done (also when it already was), or there is no running recording to pause. */
@@ -168,7 +168,7 @@ export class Recordings {
             await this.deps.spool.enqueue(objectKeys.manifest(id), Buffer.from(JSON.stringify(manifest)));
             await this.deps.catalog.finish(id, { state: 'complete', chunkCount: stored, durationMs: manifest.durationMs, talkMs: manifest.talkMs });
             events.stopped(cause);
-            events.finished?.(manifest.talkMs);
+            events.finished?.(manifest.talkMs, manifest.pausedSpans?.reduce((sum, p) => sum + p.pausedMs, 0) ?? 0);
           } catch (err) {
             this.log.error({ recordingId: id, err: errorMessage(err) }, 'recording could not be finished');
             await this.deps.catalog.finish(id, { state: 'failed', chunkCount: stored, durationMs: 0, talkMs: 0, failure: errorMessage(err) }).catch(() => undefined);
