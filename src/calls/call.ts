@@ -7,9 +7,11 @@ import type { User } from '../accounts/users.js';
 
 export type CallState = 'new' | 'ringing' | 'answered' | 'ended';
 
-/** What the call holds of its recording: stopping it is all it needs. */
+/** What the call holds of its recording: stopping it, and pausing it at the owner's word. */
 export interface RecordingHandle {
   stop(cause?: Extract<RecordingStopReason, 'call-ended' | 'consent-revoked'>): Promise<void>;
+  pause(): 'ok' | 'not-recording';
+  resume(): 'ok' | 'not-recording';
 }
 
 /** What a Call tells its subscribers (recording, payouts, metrics, the switchboard). */
@@ -38,6 +40,8 @@ const NO_DIALER: DialerChannel = {
   error: () => undefined,
   recordingStarted: () => undefined,
   recordingStopped: () => undefined,
+  recordingPaused: () => undefined,
+  recordingResumed: () => undefined,
   earningsUpdated: () => undefined,
 };
 
@@ -243,6 +247,19 @@ export class Call extends EventEmitter<CallEvents> {
   stopRecording(cause: 'consent-revoked'): Promise<void> {
     this.recordingRevoked = true;
     return this.recording?.then((r) => r?.stop(cause)) ?? Promise.resolve();
+  }
+
+  /**
+   * The owner pauses (or resumes) the recording: one still starting is paused as soon as it runs, so a
+   * pause sent right after `recording.started` is never lost. `not-recording` when the call has none
+   * (not recorded, stopped, withdrawn) or has ended.
+   */
+  async pauseRecording(pause: boolean): Promise<'ok' | 'not-recording'> {
+    const starting = this.recording;
+    if (!starting || this.closed || this.recordingRevoked) return 'not-recording';
+    const r = await starting;
+    if (!r || this.closed || this.recordingRevoked) return 'not-recording';
+    return pause ? r.pause() : r.resume();
   }
 
   /** True once `stopRecording` was called: the recording hook must not start one. */

@@ -227,6 +227,9 @@ export interface DialerChannel {
   recordingStarted(callId: string): void;
   /** `call-ended` after a normal finish; `no-key`, `failed` and `consent-revoked` mean the call goes on unrecorded. */
   recordingStopped(callId: string, reason: RecordingStopReason): void;
+  /** The owner's pause (`recording.pause`) or resume took effect; said again when repeated. */
+  recordingPaused(callId: string): void;
+  recordingResumed(callId: string): void;
   /** What the call earned (integer micro-units) and its state (`credited`, `held`, `unpaid`, …). */
   earningsUpdated(callId: string, amountMicros: number, state: string): void;
 }

@@ -83,11 +83,11 @@ export function recordAnsweredCalls(deps: { recordings?: Recordings; payouts?: C
         call.channel.recordingStopped(call.id, reason);
         if (reason !== 'call-ended') call.record({ recordingNote: reason });
       },
-      finished: (talkMs) => void pay(call, talkMs),
+      finished: (talkMs, pausedMs) => void pay(call, talkMs, pausedMs),
     });
   }
 
-  async function pay(call: Call, talkMs: number): Promise<void> {
+  async function pay(call: Call, talkMs: number, pausedMs: number): Promise<void> {
     const payouts = deps.payouts;
     if (!payouts) return;
     try {
@@ -95,7 +95,7 @@ export function recordAnsweredCalls(deps: { recordings?: Recordings; payouts?: C
       // the record holds it. Talk time is what was recorded, so mostly unrecorded calls are held as silent.
       if (!call.closed) await new Promise<void>((resolve) => call.once('ended', () => resolve()));
       await call.flushed();
-      const result = await payouts.settleCall({ callId: call.id, userId: call.userId, talkMs });
+      const result = await payouts.settleCall({ callId: call.id, userId: call.userId, talkMs, pausedMs });
       if (result) call.channel.earningsUpdated(call.id, result.amountMicros, result.state);
     } catch (err) {
       log.error({ callId: call.id, err: errorMessage(err) }, 'settlement failed; the call can be settled again later');

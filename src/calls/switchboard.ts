@@ -270,6 +270,24 @@ export class Switchboard extends EventEmitter<SwitchboardEvents> {
     });
   }
 
+  /**
+   * The owner pauses or resumes the recording of their own live call (`recording.pause` / `.resume`):
+   * answered `recording.paused` / `recording.resumed`, again when repeated. A call that is not being
+   * recorded answers `NOT_RECORDING`; a foreign or unknown one the same `CALL_NOT_FOUND` as everywhere.
+   */
+  async pauseRecording(channel: DialerChannel, callId: string, pause: boolean): Promise<void> {
+    const call = this.owned(channel, callId);
+    if (!call || call.closed) return channel.error('CALL_NOT_FOUND', 'no such call on this connection');
+    const result = await call.pauseRecording(pause);
+    if (call.closed) return; // call.ended already told the dialer
+    if (result === 'not-recording') {
+      return channel.error('NOT_RECORDING', `this call is not being recorded: nothing to ${pause ? 'pause' : 'resume'}`);
+    }
+    this.log.info({ callId, paused: pause }, pause ? 'recording paused by its owner' : 'recording resumed by its owner');
+    if (pause) channel.recordingPaused(callId);
+    else channel.recordingResumed(callId);
+  }
+
   hangup(channel: DialerChannel, callId: string): void {
     const call = this.owned(channel, callId);
     if (!call) return channel.error('CALL_NOT_FOUND', 'no such call on this connection');

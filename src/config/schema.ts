@@ -215,6 +215,8 @@ export const ConfigSchema = Type.Object(
         ),
         /** the prompt rtpengine plays to the counterpart for `announce` (WAV or anything ffmpeg reads); empty: dataDir/announce.wav, generated at start */
         announceFile: Type.String(),
+        /** what a user's pause leaves in the file: silence (the timeline stays true) or skip (the span is cut) */
+        pauseBehavior: Type.Union([Type.Literal('silence'), Type.Literal('skip')], { description: 'silence or skip' }),
       },
       { additionalProperties: false },
     ),

@@ -14,7 +14,7 @@ import type { WebhookEvent } from '../webhooks/event.js';
  */
 export interface CallPayouts {
   /** Settle a finished, recorded call once. Safe to call again (a repeat changes nothing). */
-  settleCall(input: { callId: string; userId: string; talkMs: number }): Promise<SettleResult | undefined>;
+  settleCall(input: { callId: string; userId: string; talkMs: number; pausedMs?: number }): Promise<SettleResult | undefined>;
   /** A verified provider event: store its duration on our call and flag a mismatch after settlement. */
   providerEvent(event: WebhookEvent): Promise<void>;
 }
@@ -29,7 +29,7 @@ export function createCallPayouts(deps: {
 }): CallPayouts {
   const log = deps.log.child({ mod: 'payouts' });
   return {
-    async settleCall({ callId, userId, talkMs }) {
+    async settleCall({ callId, userId, talkMs, pausedMs }) {
       const call = await deps.db.selectFrom('calls').selectAll().where('id', '=', callId).where('user_id', '=', userId).executeTakeFirst();
       if (!call || call.answered_at === null || call.ended_at === null) return undefined;
       const counterpart = deps.vault.open(call.counterpart_cipher, call.id);
@@ -40,6 +40,7 @@ export function createCallPayouts(deps: {
         answeredAt: Number(call.answered_at),
         endedAt: Number(call.ended_at),
         talkMs,
+        ...(pausedMs !== undefined && { pausedMs }),
         counterpartHash: call.counterpart_hash,
         // Both ends enrolled pays the higher rate; the farming rule watches exactly these pairs.
         counterpartEnrolled: Boolean(other?.enrolled && other.id !== userId),

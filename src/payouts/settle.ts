@@ -20,6 +20,8 @@ export interface SettleInput {
   endedAt: number;
   /** Voice activity on the user's own leg, ms. */
   talkMs: number;
+  /** Time the owner paused the recording, ms: it earns nothing, so it leaves the billable time. */
+  pausedMs?: number;
   /** Informational: the call row's `counterpart_hash` is authoritative. */
   counterpartHash: string;
   counterpartEnrolled: boolean;
@@ -168,7 +170,8 @@ export function createSettler(opts: SettlerOptions): Settler {
         log.warn({ callId: input.callId }, 'payouts: counterpart hash differs from the call record; using the record');
       }
       const day = utcDay(input.answeredAt);
-      const billableS = Math.max(0, Math.floor((input.endedAt - input.answeredAt) / 1000));
+      const pausedMs = Math.max(0, input.pausedMs ?? 0);
+      const billableS = Math.max(0, Math.floor((input.endedAt - input.answeredAt - pausedMs) / 1000));
       const talkS = Math.max(0, Math.floor(input.talkMs / 1000));
 
       const earned = await trx
@@ -190,7 +193,9 @@ export function createSettler(opts: SettlerOptions): Settler {
         .executeTakeFirstOrThrow();
       const callsToCounterpartToday = toSafeInt(prior.n, 'call count') + 1;
 
-      const providerDuration = input.providerDurationSeconds ?? call.provider_duration_s ?? undefined;
+      const providerGross = input.providerDurationSeconds ?? call.provider_duration_s ?? undefined;
+      // The provider counts paused time too: compare like with like.
+      const providerDuration = providerGross === undefined ? undefined : Math.max(0, providerGross - Math.round(pausedMs / 1000));
       const earning = computeEarning(
         {
           billableSeconds: billableS,

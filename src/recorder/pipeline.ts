@@ -11,6 +11,21 @@
 import { OggOpusMuxer } from './ogg-opus.js';
 import { RtpIntake, type IntakeStats } from './intake.js';
 import { VoiceActivity, SILENCE_DBFS, type VoiceActivityOptions } from './voice-activity.js';
+import { forEachSilentPacket } from './opus-packet.js';
+
+/**
+ * What a pause does to the file: `silence` writes the silent packets the intake fills gaps with instead of
+ * the audio, so the timeline stays true; `skip` writes nothing, so the span is cut out of the file.
+ */
+export type PauseBehavior = 'silence' | 'skip';
+
+/** One pause, in the recording's timeline (ms from its start). `skip`: `startMs === endMs`, the cut is there. */
+export interface PausedSpan {
+  startMs: number;
+  endMs: number;
+  /** Audio time the pause covered (what was not recorded). */
+  pausedMs: number;
+}
 
 export interface RecordingChunk {
   /** 0, 1, 2, … in stream order (the AEAD chunk counter). */
@@ -33,6 +48,8 @@ export interface RecordingPipelineOptions {
   /** Ogg stream options. */
   preSkip?: number;
   serial?: number;
+  /** While paused: write silence (default) or cut the span. */
+  pauseBehavior?: PauseBehavior;
   /** Reorder window. */
   reorderPackets?: number;
   reorderMs?: number;
@@ -56,6 +73,8 @@ export interface RecordingSummary extends IntakeStats {
   oggBytes: number;
   /** The SSRC the recording locked to. */
   ssrc: number | undefined;
+  /** Pauses, in order (an open one is closed at its current end). Never talk time. */
+  pausedSpans: PausedSpan[];
 }
 
 export class RecordingPipeline {
@@ -70,12 +89,19 @@ export class RecordingPipeline {
   private chunkIndex = 0;
   private oggBytes = 0;
   private ended = false;
+  private readonly pauseBehavior: PauseBehavior;
+  private readonly spans: Array<{ start: number; samples: number; end?: number }> = [];
+  /** The open pause: its start (granule) and the samples it swallowed so far. */
+  private pausedNow: { start: number; samples: number; end?: number } | undefined;
+  /** Samples of a pause too short for a silent packet yet (silence mode). */
+  private silenceCarry = 0;
 
   constructor(opts: RecordingPipelineOptions) {
     if (!(opts.chunkSeconds > 0)) throw new RangeError('chunkSeconds must be > 0');
     this.chunkSamples = Math.max(1, Math.round(opts.chunkSeconds * 48000));
     this.nextCut = this.chunkSamples;
     this.onChunk = opts.onChunk;
+    this.pauseBehavior = opts.pauseBehavior ?? 'silence';
     this.muxer = new OggOpusMuxer({
       onPage: (page) => {
         this.pages.push(page);
@@ -106,6 +132,29 @@ export class RecordingPipeline {
     return this.ended;
   }
 
+  get paused(): boolean {
+    return this.pausedNow !== undefined;
+  }
+
+  /** Stop keeping audio until `resume()`. Idempotent: false when already paused or ended. */
+  pause(): boolean {
+    if (this.ended || this.pausedNow) return false;
+    this.pausedNow = { start: this.muxer.granule, samples: 0 };
+    this.spans.push(this.pausedNow);
+    this.silenceCarry = 0;
+    // Talk before the pause must not run on into it as hangover.
+    this.vad?.cut();
+    return true;
+  }
+
+  /** Keep audio again. Idempotent: false when not paused or ended. */
+  resume(): boolean {
+    if (this.ended || !this.pausedNow) return false;
+    this.pausedNow.end = this.muxer.granule;
+    this.pausedNow = undefined;
+    return true;
+  }
+
   /** Feed one datagram (`arrivalMs`: monotonic milliseconds). Ignored after `end()`. Never throws on bad input. */
   push(datagram: Buffer, arrivalMs: number): void {
     if (!this.ended) this.intake.push(datagram, arrivalMs);
@@ -114,8 +163,9 @@ export class RecordingPipeline {
   /** Flush everything: the last chunk (`last: true`, EOS page) goes out. Idempotent; returns the summary. */
   end(): RecordingSummary {
     if (!this.ended) {
-      this.ended = true;
       this.intake.flush();
+      this.resume();
+      this.ended = true;
       this.muxer.end();
       this.emitChunk(true);
     }
@@ -137,10 +187,30 @@ export class RecordingPipeline {
       chunks: this.chunkIndex,
       oggBytes: this.oggBytes,
       ssrc: this.intake.ssrc,
+      pausedSpans: this.spans.map((p) => ({ startMs: p.start / 48, endMs: (p.end ?? samples) / 48, pausedMs: p.samples / 48 })),
     };
   }
 
   private onPacket(packet: Buffer, samples: number, inserted: boolean): void {
+    const pause = this.pausedNow;
+    if (pause) {
+      // Paused: the audio is never written and never measured (not talk time).
+      pause.samples += samples;
+      if (this.pauseBehavior === 'silence') {
+        const want = samples + this.silenceCarry;
+        this.silenceCarry = want - forEachSilentPacket(want, (p, n) => this.write(p, n));
+      }
+      return;
+    }
+    this.write(packet, samples);
+    const vad = this.vad;
+    if (vad) {
+      if (inserted) vad.silence(samples);
+      else vad.push(packet, samples);
+    }
+  }
+
+  private write(packet: Buffer, samples: number): void {
     const muxer = this.muxer;
     if (muxer.granule >= this.nextCut && muxer.openPackets > 0) {
       muxer.flush();
@@ -148,11 +218,6 @@ export class RecordingPipeline {
       this.nextCut = (Math.floor(muxer.granule / this.chunkSamples) + 1) * this.chunkSamples;
     }
     muxer.write(packet, samples);
-    const vad = this.vad;
-    if (vad) {
-      if (inserted) vad.silence(samples);
-      else vad.push(packet, samples);
-    }
   }
 
   private emitChunk(last: boolean): void {

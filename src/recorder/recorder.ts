@@ -18,7 +18,7 @@ import * as sdpTransform from 'sdp-transform';
 import type { MediaDescription } from 'sdp-transform';
 import { MonologueError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { RecordingPipeline, type RecordingChunk, type RecordingSummary } from './pipeline.js';
+import { RecordingPipeline, type PauseBehavior, type RecordingChunk, type RecordingSummary } from './pipeline.js';
 import type { VoiceActivityOptions } from './voice-activity.js';
 
 export interface RecorderOptions {
@@ -31,6 +31,8 @@ export interface RecorderOptions {
   onChunk: (chunk: RecordingChunk) => void | Promise<void>;
   /** Decode for talk time and levels (default true). */
   vad?: boolean | VoiceActivityOptions;
+  /** What a pause writes: silence (default) or nothing. */
+  pauseBehavior?: PauseBehavior;
 }
 
 export interface RecorderSummary extends RecordingSummary {
@@ -61,6 +63,11 @@ export interface Recorder {
    * MonologueError('BAD_SDP') when the offer has no Opus audio or no usable address.
    */
   answerSdp(offerSdp: string): string;
+  /** Stop keeping what arrives (see `PauseBehavior`); false when already paused or stopped. */
+  pause(): boolean;
+  /** Keep what arrives again; false when not paused or stopped. */
+  resume(): boolean;
+  readonly paused: boolean;
   /** Live counters. */
   summary(): RecorderSummary;
   /** Close the socket, flush the last chunk (`last: true`), wait for every `onChunk`. Idempotent. */
@@ -103,6 +110,7 @@ class UdpRecorder implements Recorder {
     this.pipeline = new RecordingPipeline({
       chunkSeconds: opts.chunkSeconds,
       vad,
+      ...(opts.pauseBehavior !== undefined && { pauseBehavior: opts.pauseBehavior }),
       onChunk: (chunk) => this.deliver(chunk, opts.onChunk),
     });
     socket.on('message', (msg, from) => {
@@ -144,6 +152,18 @@ class UdpRecorder implements Recorder {
     ];
     this.log.debug({ payloadType: pt.payloadType, direction: pt.direction }, 'recorder answered fork offer');
     return lines.join('\r\n') + '\r\n';
+  }
+
+  get paused(): boolean {
+    return this.pipeline.paused;
+  }
+
+  pause(): boolean {
+    return this.stopping === undefined && this.pipeline.pause();
+  }
+
+  resume(): boolean {
+    return this.stopping === undefined && this.pipeline.resume();
   }
 
   summary(): RecorderSummary {

@@ -97,6 +97,11 @@ export class VoiceActivity {
     this.quiet(samples);
   }
 
+  /** The audio is cut here (a pause): talk before it does not carry on as hangover after it. */
+  cut(): void {
+    this.hangoverLeft = 0;
+  }
+
   result(): VoiceActivityResult {
     return {
       talkMs: this.talkSamples / 48,

@@ -7,15 +7,19 @@ import type { Keyring } from '../crypto/kek.js';
 import { ChunkSealer, encodeSecrets, newRecordingSecrets } from '../crypto/chunk-aead.js';
 import type { Spool } from '../storage/spool.js';
 import { createRecorder, type Recorder } from '../recorder/recorder.js';
+import type { PauseBehavior, PausedSpan } from '../recorder/pipeline.js';
 import { objectKeys, type RecordingCatalog } from './catalog.js';
 
 /** What a running recording tells the call about itself (the dialer hears it as `recording.*`). */
 export interface RecordingEvents {
   started(): void;
   stopped(reason: RecordingStopReason): void;
-  /** The recording is complete and stored: talk time on the user's own leg, for payouts. */
-  finished?(talkMs: number): void;
+  /** The recording is complete and stored: talk time on the user's own leg, for payouts (paused time excluded). */
+  finished?(talkMs: number, pausedMs: number): void;
 }
+
+/** `pause`/`resume` answer: done (also when it already was), or there is no running recording to pause. */
+export type PauseResult = 'ok' | 'not-recording';
 
 export type { RecordingStopReason };
 
@@ -25,6 +29,8 @@ export type StopCause = Extract<RecordingStopReason, 'call-ended' | 'consent-rev
 export interface RecordingsOptions {
   chunkSeconds: number;
   recorderAddress: string;
+  /** What a pause leaves in the file; `silence` when absent. */
+  pauseBehavior?: PauseBehavior;
 }
 
 export interface RecordingsDeps {
@@ -43,6 +49,9 @@ export interface RecordingsDeps {
 export interface Recording {
   readonly id: string;
   stop(cause?: StopCause): Promise<void>;
+  /** Keep nothing the user says until `resume` (idempotent); `not-recording` once it is stopping. */
+  pause(): PauseResult;
+  resume(): PauseResult;
 }
 
 export interface Manifest {
@@ -59,6 +68,9 @@ export interface Manifest {
    * rtpengine with another SSRC than the one the recording locked to. Absent in older manifests.
    */
   dropped?: { foreignSource: number; foreignSsrc: number };
+  /** The user's pauses, in ms of this file's timeline (`skip`: start = end, where the cut is). Absent in older manifests. */
+  pausedSpans?: PausedSpan[];
+  pauseBehavior?: PauseBehavior;
 }
 
 /**
@@ -99,6 +111,7 @@ export class Recordings {
       recorder = await createRecorder({
         host: this.options.recorderAddress,
         chunkSeconds: this.options.chunkSeconds,
+        ...(this.options.pauseBehavior !== undefined && { pauseBehavior: this.options.pauseBehavior }),
         log: this.log.child({ recordingId: id }),
         onChunk: async ({ index, bytes, last }) => {
           const sealed = sealer.seal(bytes, last);
@@ -123,8 +136,15 @@ export class Recordings {
 
     const rec = recorder;
     let stopping: Promise<void> | undefined;
+    const pauseOr = (change: () => boolean): PauseResult => {
+      if (stopping || rec.closed) return 'not-recording';
+      change(); // false only when it already was: fine, pausing twice is no error
+      return 'ok';
+    };
     return {
       id,
+      pause: () => pauseOr(() => rec.pause()),
+      resume: () => pauseOr(() => rec.resume()),
       stop: (cause: StopCause = 'call-ended') => {
         stopping ??= this.track(async () => {
           try {
@@ -142,11 +162,13 @@ export class Recordings {
               complete: true,
               chunks: hashes.slice(0, stored),
               dropped: { foreignSource: summary.foreignSource, foreignSsrc: summary.foreignSsrc },
+              pausedSpans: summary.pausedSpans.map((p) => ({ startMs: Math.round(p.startMs), endMs: Math.round(p.endMs), pausedMs: Math.round(p.pausedMs) })),
+              pauseBehavior: this.options.pauseBehavior ?? 'silence',
             };
             await this.deps.spool.enqueue(objectKeys.manifest(id), Buffer.from(JSON.stringify(manifest)));
             await this.deps.catalog.finish(id, { state: 'complete', chunkCount: stored, durationMs: manifest.durationMs, talkMs: manifest.talkMs });
             events.stopped(cause);
-            events.finished?.(manifest.talkMs);
+            events.finished?.(manifest.talkMs, manifest.pausedSpans?.reduce((sum, p) => sum + p.pausedMs, 0) ?? 0);
           } catch (err) {
             this.log.error({ recordingId: id, err: errorMessage(err) }, 'recording could not be finished');
             await this.deps.catalog.finish(id, { state: 'failed', chunkCount: stored, durationMs: 0, talkMs: 0, failure: errorMessage(err) }).catch(() => undefined);

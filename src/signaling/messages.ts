@@ -19,5 +19,8 @@ export type ServerMessage =
   | { type: 'error'; code: string; message: string; ref?: string }
   | { type: 'recording.started'; callId: string }
   | { type: 'recording.stopped'; callId: string; reason: RecordingStopReason }
+  /** The owner's `recording.pause` / `recording.resume` took effect (also when repeated). */
+  | { type: 'recording.paused'; callId: string }
+  | { type: 'recording.resumed'; callId: string }
   | { type: 'earnings.updated'; callId: string; amountMicros: number; state: string }
   | { type: 'pong' };

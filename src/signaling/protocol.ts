@@ -25,6 +25,9 @@ export const ClientMessage = Type.Union([
     { type: Type.Literal('call.dtmf'), callId: CallId, digits: Type.String({ minLength: 1, maxLength: 32, pattern: DTMF_DIGITS.source }) },
     { additionalProperties: false },
   ),
+  // The owner pauses / resumes the recording of their own call (paused time is neither kept nor paid).
+  Type.Object({ type: Type.Literal('recording.pause'), callId: CallId }, { additionalProperties: false }),
+  Type.Object({ type: Type.Literal('recording.resume'), callId: CallId }, { additionalProperties: false }),
   Type.Object({ type: Type.Literal('ping') }, { additionalProperties: false }),
 ]);
 export type ClientMessage = Static<typeof ClientMessage>;
@@ -32,7 +35,7 @@ export type ClientMessage = Static<typeof ClientMessage>;
 /** Server → client messages: pure types in ./messages.ts, which the dialer page imports too. */
 export type { ServerMessage } from './messages.js';
 
-export const KNOWN_TYPES = new Set(['auth', 'call.start', 'call.hangup', 'call.accept', 'call.reject', 'call.dtmf', 'ping']);
+export const KNOWN_TYPES = new Set(['auth', 'call.start', 'call.hangup', 'call.accept', 'call.reject', 'call.dtmf', 'recording.pause', 'recording.resume', 'ping']);
 
 const check = TypeCompiler.Compile(ClientMessage);
 const checkByType = new Map(ClientMessage.anyOf.map((s) => [s.properties.type.const as string, TypeCompiler.Compile(s)]));

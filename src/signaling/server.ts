@@ -212,6 +212,9 @@ export function createSignaling(
         return deps.switchboard.reject(channel, msg.callId);
       case 'call.dtmf':
         return deps.switchboard.dtmf(channel, msg.callId, msg.digits);
+      case 'recording.pause':
+      case 'recording.resume':
+        return deps.switchboard.pauseRecording(channel, msg.callId, msg.type === 'recording.pause');
     }
   }
 
@@ -256,6 +259,8 @@ function channelFor(
     error: (code, message, ref) => send(errorMessage(code, message, ref)),
     recordingStarted: (callId) => send({ type: 'recording.started', callId }),
     recordingStopped: (callId, reason) => send({ type: 'recording.stopped', callId, reason }),
+    recordingPaused: (callId) => send({ type: 'recording.paused', callId }),
+    recordingResumed: (callId) => send({ type: 'recording.resumed', callId }),
     earningsUpdated: (callId, amountMicros, state) => send({ type: 'earnings.updated', callId, amountMicros, state }),
   };
 }

@@ -2,6 +2,7 @@
 // RTCPeerConnection per call, complete SDP (no trickle ICE). The server's messages are the
 // service's own types (a type-only import, erased in the build), so the page cannot drift from them.
 import type { ServerMessage } from '../signaling/messages.js';
+import type { ClientMessage } from '../signaling/protocol.js';
 
 export type CallState = 'idle' | 'calling' | 'ringing' | 'active' | 'incoming' | 'ended';
 
@@ -111,6 +112,7 @@ const ui = {
   note: el<HTMLParagraphElement>('note'),
   dtmfSent: el<HTMLParagraphElement>('dtmf-sent'),
   remote: el<HTMLAudioElement>('remote'),
+  pauseRecording: el<HTMLButtonElement>('pause-recording'),
 };
 
 const debug: MonologueDebug = {
@@ -276,9 +278,18 @@ async function handle(msg: ServerMessage): Promise<void> {
       if (isCurrent(msg.callId)) endCall(msg.reason, false);
       return;
     case 'recording.started':
-      if (isCurrent(msg.callId)) showNote('Recording your side of the call', 'recording');
+    case 'recording.resumed':
+      if (!isCurrent(msg.callId)) return;
+      showNote('Recording your side of the call', 'recording');
+      showPauseButton(msg.callId, false);
+      return;
+    case 'recording.paused':
+      if (!isCurrent(msg.callId)) return;
+      showNote('Recording paused: nothing you say is recorded (or paid) until you resume', 'paused');
+      showPauseButton(msg.callId, true);
       return;
     case 'recording.stopped':
+      if (isCurrent(msg.callId)) showPauseButton(null, false);
       // A call that goes on unrecorded must say so; a normal stop needs no words.
       if (msg.reason === 'consent-revoked') showNote('Recording stopped: you withdrew your consent. The call goes on unrecorded.', 'warning');
       else if (msg.reason !== 'call-ended') showNote(`Not recorded (${msg.reason})`, 'warning');
@@ -291,6 +302,28 @@ async function handle(msg: ServerMessage): Promise<void> {
       // Types added by later server versions are ignored on purpose.
       return;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pause / resume the recording (issue 10): one button, shown only while the current call is recorded.
+
+/** The recorded call the button acts on, and whether its recording is paused; null hides the button. */
+let pauseTarget: { callId: string; paused: boolean } | null = null;
+
+function showPauseButton(callId: string | null, paused: boolean): void {
+  pauseTarget = callId ? { callId, paused } : null;
+  ui.pauseRecording.hidden = pauseTarget === null;
+  ui.pauseRecording.textContent = paused ? 'Resume recording' : 'Pause recording';
+  ui.pauseRecording.setAttribute('aria-pressed', String(paused));
+}
+
+function togglePause(): void {
+  if (!pauseTarget) return;
+  const msg: Extract<ClientMessage, { type: 'recording.pause' | 'recording.resume' }> = {
+    type: pauseTarget.paused ? 'recording.resume' : 'recording.pause',
+    callId: pauseTarget.callId,
+  };
+  send(msg); // the button changes when the server answers recording.paused / recording.resumed
 }
 
 function showNote(text: string, kind: string): void {
@@ -549,6 +582,7 @@ function setState(state: CallState, text?: string): void {
   const peer = call?.peer ?? pendingIncoming?.from ?? '';
   ui.state.textContent = text ?? STATE_LABELS[state](peer);
   ui.incoming.hidden = state !== 'incoming';
+  if (state !== 'active') showPauseButton(null, false);
   ui.timer.hidden = state !== 'active';
   refreshKeypad(state);
   refreshControls();
@@ -633,6 +667,7 @@ ui.number.addEventListener('keydown', (event) => {
 });
 ui.call.addEventListener('click', () => void startCall());
 ui.hangup.addEventListener('click', hangup);
+ui.pauseRecording.addEventListener('click', togglePause);
 ui.answer.addEventListener('click', () => void answerCall());
 ui.reject.addEventListener('click', rejectCall);
 window.addEventListener('beforeunload', () => {

@@ -213,6 +213,12 @@ export class FakeChannel implements DialerChannel {
   recordingStopped(callId: string, reason: string): void {
     this.sent.push({ type: 'recording.stopped', callId, reason });
   }
+  recordingPaused(callId: string): void {
+    this.sent.push({ type: 'recording.paused', callId });
+  }
+  recordingResumed(callId: string): void {
+    this.sent.push({ type: 'recording.resumed', callId });
+  }
   earningsUpdated(callId: string): void {
     this.sent.push({ type: 'earnings', callId });
   }

@@ -166,6 +166,11 @@ export class WrtcDialer {
     this.calls.get(callId)?.peer.close();
   }
 
+  /** Ask the server to pause (or resume) the call's recording; it answers `recording.paused` / `.resumed`. */
+  pauseRecording(callId: string, pause = true): void {
+    this.send({ type: pause ? 'recording.pause' : 'recording.resume', callId });
+  }
+
   async waitEnded(callId: string, timeoutMs = 10_000): Promise<string> {
     const live = this.calls.get(callId) ?? this.ended.get(callId);
     if (!live) throw new Error(`unknown call ${callId}`);

@@ -17,6 +17,8 @@ function handle() {
       stopping ??= finished;
       return stopping;
     },
+    pause: () => 'ok',
+    resume: () => 'ok',
   };
   return { h, causes, finish };
 }
