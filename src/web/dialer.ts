@@ -111,6 +111,7 @@ const ui = {
   note: el<HTMLParagraphElement>('note'),
   dtmfSent: el<HTMLParagraphElement>('dtmf-sent'),
   remote: el<HTMLAudioElement>('remote'),
+  rec: el<HTMLParagraphElement>('rec-indicator'),
 };
 
 const debug: MonologueDebug = {
@@ -276,13 +277,20 @@ async function handle(msg: ServerMessage): Promise<void> {
       if (isCurrent(msg.callId)) endCall(msg.reason, false);
       return;
     case 'recording.started':
-      if (isCurrent(msg.callId)) showNote('Recording your side of the call', 'recording');
+      if (isCurrent(msg.callId)) {
+        showNote('Recording your side of the call', 'recording');
+        setRecording('recording', 'Recording');
+      }
       return;
+    // recording.paused / recording.resumed (issue 10, pause/resume): setRecording('paused', 'Paused') and
+    // back to 'recording'; the Pause/Resume button lives in #rec-controls.
     case 'recording.stopped':
       // A call that goes on unrecorded must say so; a normal stop needs no words.
       if (msg.reason === 'consent-revoked') showNote('Recording stopped: you withdrew your consent. The call goes on unrecorded.', 'warning');
       else if (msg.reason !== 'call-ended') showNote(`Not recorded (${msg.reason})`, 'warning');
       else if (isCurrent(msg.callId)) showNote('', '');
+      if (msg.reason !== 'call-ended') setRecording('off', `Not recorded: ${msg.reason}`);
+      else setRecording('none', 'Not recording');
       return;
     case 'earnings.updated':
       showNote(`Earned $${(msg.amountMicros / 1_000_000).toFixed(2)} (${msg.state})`, 'earned');
@@ -291,6 +299,12 @@ async function handle(msg: ServerMessage): Promise<void> {
       // Types added by later server versions are ignored on purpose.
       return;
   }
+}
+
+/** The recording indicator: `recording`, `paused`, `off` (not recorded, and why) or `none` (no call). */
+function setRecording(kind: 'recording' | 'paused' | 'off' | 'none', text: string): void {
+  ui.rec.dataset.rec = kind;
+  ui.rec.textContent = text;
 }
 
 function showNote(text: string, kind: string): void {
@@ -418,6 +432,7 @@ function newCall(direction: Call['direction'], peer: string): Call {
     held: false,
   };
   call = current;
+  setRecording('none', 'Not recording');
   debug.callId = null;
   debug.remoteStream = current.remoteStream;
   ui.remote.srcObject = current.remoteStream;
@@ -508,6 +523,7 @@ function finish(callId: string | null, reason: string): void {
   ui.state.dataset.hold = '';
   ui.remote.srcObject = null;
   const label = (REASON_LABELS as Record<string, string>)[reason] ?? reason;
+  if (ui.rec.dataset.rec !== 'off') setRecording('none', 'Not recording');
   setState('ended', `Call ended: ${label}`);
 }
 
