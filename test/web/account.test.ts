@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -185,6 +186,39 @@ describe('account pages', () => {
     assert.deepEqual(await ids(bobPage, 'recordings-list', 'data-recording-id'), [bob.recordings[0]!.id]);
     const bobHtml = await bobPage.content();
     for (const id of [...alice.calls, ...alice.recordings.map((r) => r.id), alice.id, alice.phone]) assert.ok(!bobHtml.includes(id), `bob's page holds ${id}`);
+  });
+
+  test('download saves the recording; privacy: withdraw and give consent, export, delete the account (confirmed)', async () => {
+    const carol = await rig.seedOwner('+15550107003', { calls: 1 });
+    const page = await signedIn(carol);
+    await openTab(page, 'recordings');
+    await waitCount(page, '#recordings-list > li', 1);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#recordings-list button.download')]);
+    const saved = await readFile((await download.path())!);
+    assert.ok(saved.equals(carol.recordings[0]!.ogg), 'the downloaded file is the recording');
+
+    await openTab(page, 'privacy');
+    await page.waitForSelector('#consent-state[data-consent="given"]');
+    await page.click('#consent-withdraw');
+    await page.waitForSelector('#consent-state[data-consent="none"]');
+    assert.equal(((await (await rig.request('GET', '/v1/me', { token: carol.token })).json()) as { consent: unknown }).consent, null);
+    await page.click('#consent-give');
+    await page.waitForSelector('#consent-state[data-consent="given"]');
+    assert.match((await page.textContent('#consent-state'))!, /version v1/);
+
+    const [exported] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+    const doc = JSON.parse(await readFile((await exported.path())!, 'utf8')) as Record<string, unknown>;
+    assert.ok(JSON.stringify(doc).includes(carol.recordings[0]!.id), 'the export holds the user\'s recording');
+
+    await page.click('#delete-account');
+    await page.waitForSelector('#delete-confirm:not([hidden])');
+    assert.equal((await rig.request('GET', '/v1/me', { token: carol.token })).status, 200, 'nothing is deleted before the confirmation');
+    await page.click('#delete-account-no');
+    await page.waitForSelector('#delete-confirm[hidden]', { state: 'attached' });
+    await page.click('#delete-account');
+    await page.click('#delete-account-yes');
+    await page.waitForSelector('#tabs[hidden]', { state: 'attached' });
+    assert.equal((await rig.request('GET', '/v1/me', { token: carol.token })).status, 401, 'the account is gone');
   });
 
   test('"remember on this device" keeps the token in localStorage across a reload, sign-out forgets it', async () => {
