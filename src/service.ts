@@ -210,7 +210,7 @@ export async function startService(config: Config, log: Logger, now: () => numbe
     const { app: http, routes } = await createHttp({
       log,
       webSourceDir: join(root, 'src', 'web'),
-      webBuildDir: join(root, 'dist', 'page', 'web'),
+      webBuildDir: join(root, 'dist', 'web'),
       bodyLimitBytes: config.http.bodyLimitBytes,
       ready: async () => ({ database: await store.db.ping(), rtpengine: await media.ready(), accepting: !switchboard.isDraining }),
     });

@@ -160,7 +160,7 @@ export async function startThrowawayServer(rig: ApiRig): Promise<{ target: Targe
   const s = rig.service;
   const log = createLogger('warn');
   const root = packageRoot();
-  const { app, routes } = await createHttp({ log, webSourceDir: join(root, 'src', 'web'), webBuildDir: join(root, 'dist', 'page', 'web'), ready: async () => ({}), bodyLimitBytes: 1 << 20 });
+  const { app, routes } = await createHttp({ log, webSourceDir: join(root, 'src', 'web'), webBuildDir: join(root, 'dist', 'web'), ready: async () => ({}), bodyLimitBytes: 1 << 20 });
   const deps: ApiDeps = {
     config: s.config,
     log,
