@@ -241,6 +241,7 @@ async function loadEarnings(): Promise<void> {
   for (const [label, micros] of figures) ui.balance.append(h('div', {}, h('dt', {}, label), h('dd', {}, money(micros))));
   const body = ui.days.tBodies[0]!;
   clear(body);
+  if (e.days.length === 0) body.append(h('tr', {}, h('td', { colspan: '4', class: 'help' }, 'No settled calls yet.')));
   for (const d of e.days) body.append(h('tr', {}, h('td', {}, d.day), h('td', {}, String(d.calls)), h('td', {}, money(d.creditedMicros)), h('td', {}, money(d.heldMicros))));
   if (!ui.withdrawAmount.value && e.balance.withdrawableMicros > 0) ui.withdrawAmount.value = (e.balance.withdrawableMicros / 1_000_000).toFixed(2);
 }
