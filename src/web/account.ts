@@ -10,6 +10,8 @@ import type { Payout } from '../api/payouts.js';
 import type { AuditEvent } from '../api/audit.js';
 import type { ErrorBody } from '../api/replies.js';
 import type { PageOf } from '../api/schemas.js';
+// The same module instance as the page's <script src="/dialer.js"> (one URL, one module): only its labels.
+import { REASON_LABELS } from './dialer.js';
 
 const REMEMBER_KEY = 'monologue.token';
 const TABS = ['dial', 'calls', 'recordings', 'earnings', 'privacy'] as const;
@@ -149,7 +151,7 @@ function callRow(c: CallItem): HTMLLIElement {
     'li',
     { class: 'item', 'data-call-id': c.id, ...(c.recordingId && { 'data-recording-id': c.recordingId }) },
     h('div', { class: 'item-main' }, h('span', { class: `dir dir-${c.direction}` }, c.direction === 'outbound' ? '↗ Outgoing' : '↙ Incoming'), ' ', h('strong', { class: 'counterpart' }, c.counterpart)),
-    h('div', { class: 'item-meta' }, `${when(c.createdAt)} · ${secs === null ? 'not answered' : duration(secs)} · ${c.endReason ?? 'in progress'}`),
+    h('div', { class: 'item-meta' }, `${when(c.createdAt)} · ${secs === null ? 'not answered' : duration(secs)} · ${c.endReason === null ? 'in progress' : ((REASON_LABELS as Record<string, string>)[c.endReason] ?? c.endReason)}`),
     h('div', { class: 'item-meta' }, `${earning}${c.recordingNote ? ` · ${c.recordingNote}` : ''}`),
   );
 }

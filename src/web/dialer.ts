@@ -62,7 +62,7 @@ const STATE_LABELS: Record<CallState, (peer: string) => string> = {
   ended: () => 'Call ended',
 };
 
-const REASON_LABELS: Record<EndReason, string> = {
+export const REASON_LABELS: Record<EndReason, string> = {
   'local-hangup': 'you hung up',
   'remote-hangup': 'the other party hung up',
   cancelled: 'cancelled',

@@ -80,7 +80,7 @@ describe('account pages', () => {
     assert.deepEqual((await ids(page, 'calls-list', 'data-call-id')).sort(), [...alice.calls].sort());
     const callsText = await page.textContent('#calls-list');
     assert.match(callsText!, /\+1555\d{7}/, 'counterpart number shown');
-    assert.match(callsText!, /remote-hangup/, 'end reason shown');
+    assert.match(callsText!, /the other party hung up/, 'end reason shown');
     assert.match(callsText!, /\$4\.00/, 'earning shown');
     assert.match(callsText!, /0:30/, 'duration shown');
 
@@ -219,6 +219,25 @@ describe('account pages', () => {
     await page.click('#delete-account-yes');
     await page.waitForSelector('#tabs[hidden]', { state: 'attached' });
     assert.equal((await rig.request('GET', '/v1/me', { token: carol.token })).status, 401, 'the account is gone');
+  });
+
+  test('Calls and Recordings page with nextCursor: Load more fetches the rest, then goes away', async () => {
+    const dave = await rig.seedOwner('+15550107004', { calls: 21, seconds: 1 });
+    const page = await signedIn(dave);
+    for (const [tab, list, more, attr, all] of [
+      ['calls', 'calls-list', 'calls-more', 'data-call-id', dave.calls],
+      ['recordings', 'recordings-list', 'recordings-more', 'data-recording-id', dave.recordings.map((r) => r.id)],
+    ] as const) {
+      await openTab(page, tab);
+      await waitCount(page, `#${list} > li`, 20);
+      assert.equal(await page.isVisible(`#${more}`), true, `${tab}: Load more is offered`);
+      await page.click(`#${more}`);
+      await waitCount(page, `#${list} > li`, 21);
+      await page.waitForSelector(`#${more}[hidden]`, { state: 'attached' });
+      const shown = await ids(page, list, attr);
+      assert.equal(new Set(shown).size, 21, `${tab}: no item twice`);
+      assert.deepEqual([...shown].sort(), [...all].sort());
+    }
   });
 
   test('"remember on this device" keeps the token in localStorage across a reload, sign-out forgets it', async () => {
