@@ -79,6 +79,7 @@ export async function createHttp(deps: HttpDeps): Promise<{ app: FastifyInstance
     '/': { file: join(deps.webSourceDir, 'index.html'), type: 'text/html; charset=utf-8' },
     '/dialer.css': { file: join(deps.webSourceDir, 'dialer.css'), type: 'text/css; charset=utf-8' },
     '/dialer.js': { file: join(deps.webBuildDir, 'dialer.js'), type: 'text/javascript; charset=utf-8' },
+    '/account.js': { file: join(deps.webBuildDir, 'account.js'), type: 'text/javascript; charset=utf-8' },
   };
   for (const [path, asset] of Object.entries(assets)) {
     app.get(path, async (_req, reply) => {

@@ -1,4 +1,4 @@
-import { Type, type TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { badRequest } from './replies.js';
 
 /**
@@ -19,6 +19,8 @@ export const PageQuery = Type.Object(
 
 export const Page = <T extends TSchema>(item: T) =>
   Type.Object({ items: Type.Array(item), nextCursor: Type.Union([Type.String(), Type.Null()]) }, { additionalProperties: false });
+/** The body of a page of `T` items (what the web page reads: `PageOf<typeof CallItem>`). */
+export type PageOf<T extends TSchema> = Static<ReturnType<typeof Page<T>>>;
 
 /** Times in responses are ISO 8601 UTC strings from the server's clock. */
 export const Timestamp = Type.String({ format: 'date-time' });

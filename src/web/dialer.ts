@@ -63,7 +63,7 @@ const STATE_LABELS: Record<CallState, (peer: string) => string> = {
   ended: () => 'Call ended',
 };
 
-const REASON_LABELS: Record<EndReason, string> = {
+export const REASON_LABELS: Record<EndReason, string> = {
   'local-hangup': 'you hung up',
   'remote-hangup': 'the other party hung up',
   cancelled: 'cancelled',
@@ -113,6 +113,7 @@ const ui = {
   dtmfSent: el<HTMLParagraphElement>('dtmf-sent'),
   remote: el<HTMLAudioElement>('remote'),
   pauseRecording: el<HTMLButtonElement>('pause-recording'),
+  rec: el<HTMLParagraphElement>('rec-indicator'),
 };
 
 const debug: MonologueDebug = {
@@ -281,11 +282,13 @@ async function handle(msg: ServerMessage): Promise<void> {
     case 'recording.resumed':
       if (!isCurrent(msg.callId)) return;
       showNote('Recording your side of the call', 'recording');
+      setRecording('recording', 'Recording');
       showPauseButton(msg.callId, false);
       return;
     case 'recording.paused':
       if (!isCurrent(msg.callId)) return;
       showNote('Recording paused: nothing you say is recorded (or paid) until you resume', 'paused');
+      setRecording('paused', 'Paused');
       showPauseButton(msg.callId, true);
       return;
     case 'recording.stopped':
@@ -294,6 +297,8 @@ async function handle(msg: ServerMessage): Promise<void> {
       if (msg.reason === 'consent-revoked') showNote('Recording stopped: you withdrew your consent. The call goes on unrecorded.', 'warning');
       else if (msg.reason !== 'call-ended') showNote(`Not recorded (${msg.reason})`, 'warning');
       else if (isCurrent(msg.callId)) showNote('', '');
+      if (msg.reason !== 'call-ended') setRecording('off', `Not recorded: ${msg.reason}`);
+      else setRecording('none', 'Not recording');
       return;
     case 'earnings.updated':
       showNote(`Earned $${(msg.amountMicros / 1_000_000).toFixed(2)} (${msg.state})`, 'earned');
@@ -324,6 +329,12 @@ function togglePause(): void {
     callId: pauseTarget.callId,
   };
   send(msg); // the button changes when the server answers recording.paused / recording.resumed
+}
+
+/** The recording indicator: `recording`, `paused`, `off` (not recorded, and why) or `none` (no call). */
+function setRecording(kind: 'recording' | 'paused' | 'off' | 'none', text: string): void {
+  ui.rec.dataset.rec = kind;
+  ui.rec.textContent = text;
 }
 
 function showNote(text: string, kind: string): void {
@@ -451,6 +462,7 @@ function newCall(direction: Call['direction'], peer: string): Call {
     held: false,
   };
   call = current;
+  setRecording('none', 'Not recording');
   debug.callId = null;
   debug.remoteStream = current.remoteStream;
   ui.remote.srcObject = current.remoteStream;
@@ -541,6 +553,7 @@ function finish(callId: string | null, reason: string): void {
   ui.state.dataset.hold = '';
   ui.remote.srcObject = null;
   const label = (REASON_LABELS as Record<string, string>)[reason] ?? reason;
+  if (ui.rec.dataset.rec !== 'off') setRecording('none', 'Not recording');
   setState('ended', `Call ended: ${label}`);
 }
 

@@ -67,6 +67,7 @@ export const ROUTE_TABLE: RouteCase[] = [
   { url: '/', methods: get, access: undefined, kind: 'public' },
   { url: '/dialer.css', methods: get, access: undefined, kind: 'public' },
   { url: '/dialer.js', methods: get, access: undefined, kind: 'public' },
+  { url: '/account.js', methods: get, access: undefined, kind: 'public' },
   { url: '/healthz', methods: get, access: undefined, kind: 'public' },
   { url: '/readyz', methods: get, access: undefined, kind: 'public' },
   { url: '/openapi.json', methods: get, access: 'public', kind: 'public' },

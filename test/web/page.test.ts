@@ -18,6 +18,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FILES: Record<string, { path: string; type: string }> = {
   '/': { path: join(root, 'src/web/index.html'), type: 'text/html; charset=utf-8' },
   '/dialer.js': { path: join(root, 'dist/web/dialer.js'), type: 'text/javascript; charset=utf-8' },
+  '/account.js': { path: join(root, 'dist/web/account.js'), type: 'text/javascript; charset=utf-8' },
   '/dialer.css': { path: join(root, 'src/web/dialer.css'), type: 'text/css; charset=utf-8' },
 };
 
