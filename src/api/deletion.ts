@@ -16,7 +16,7 @@ const NoContent = Type.Null({ description: 'done; no body' });
  * store is down.
  */
 export async function deletionRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
-  const shredder = createShredder({ db: deps.db, grants: deps.grants, objects: deps.objects, spool: deps.spool, audit: deps.audit, log: deps.log, now: deps.now });
+  const shredder = createShredder({ db: deps.db, grants: deps.grants, objects: deps.objects, spool: deps.spool, audit: deps.audit, log: deps.log, now: deps.now, ...(deps.events && { events: deps.events }) });
 
   app.delete(
     '/recordings/:recordingId',
