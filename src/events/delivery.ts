@@ -75,7 +75,8 @@ export function startDelivery(outbox: Outbox, opts: DeliveryOptions, log: Logger
     }
     const delay = backoff(e.attempts);
     await outbox.retry(e.id, now() + delay, error);
-    lg.warn({ eventId: e.id, type: e.type, attempts: e.attempts, retryInMs: delay, error }, 'event delivery failed; retrying');
+    // The first failure is worth a warning; the retries of a long outage are not one each.
+    lg[e.attempts === 1 ? 'warn' : 'info']({ eventId: e.id, type: e.type, attempts: e.attempts, retryInMs: delay, error }, 'event delivery failed; retrying');
   }
 
   async function poll(): Promise<void> {
