@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { Webhook } from 'standardwebhooks';
 import { startApiRig, type ApiRig, type SeededOwner } from '../api/fixture.js';
 import { startService, type Service } from '../../src/service.js';
@@ -118,6 +119,22 @@ test('events survive a receiver outage and a service restart: at least once, sam
     };
     t.diagnostic(`delivery figures ${JSON.stringify(figures)}`);
     console.log(`EVENT DELIVERY FIGURES ${JSON.stringify(figures)}`);
+
+    // The operator's CLI: list by state, and redeliver one (the running service's worker sends it again, same id).
+    const cli = (...args: string[]) => {
+      const env = { ...process.env, MONOLOGUE_DATA_DIR: svc2.config.dataDir, DATABASE_URL: svc2.config.database.url };
+      const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'events', ...args], { env, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as { events?: Array<{ id: string; state: string }>; event?: { id: string; state: string } };
+    };
+    assert.equal(cli('list', '--state', 'delivered').events?.length, 9);
+    assert.equal(cli('list', '--state', 'pending').events?.length, 0);
+    const again = delivered.find((e) => e.type === 'payout.updated') as OutboxEvent;
+    assert.equal(cli('redeliver', again.id).event?.state, 'pending');
+    const copies = byId.get(again.id)?.length ?? 0;
+    await receiver.until(() => receiver.deliveries.filter((x) => x.id === again.id).length > copies, 10_000, 'the redelivered event');
+    const copy = receiver.deliveries.filter((x) => x.id === again.id);
+    assert.equal(copy.at(-1)?.body, copy[0]?.body);
 
     // The verifier refuses a forged signature, a changed body, another secret and a stale timestamp.
     const d = receiver.deliveries[0] as Delivery;
