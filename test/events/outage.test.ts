@@ -18,6 +18,8 @@ import { Receiver, type Delivery } from './receiver.js';
  * standardwebhooks; duplicates carry the same id and body.
  */
 const OUTAGE_MS = Number(process.env.EVENTS_OUTAGE_MS ?? 20_000);
+/** SQLite by default (the suite's); EVENTS_DATABASE=postgres runs the same on PostgreSQL. */
+const DATABASE = process.env.EVENTS_DATABASE === 'postgres' ? 'postgres' : 'sqlite';
 
 async function waitFor<T>(probe: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> {
   const deadline = Date.now() + ms;
@@ -34,6 +36,7 @@ test('events survive a receiver outage and a service restart: at least once, sam
   const receiver = new Receiver(secret);
   await receiver.open();
   const rig: ApiRig = await startApiRig({
+    database: DATABASE,
     overrides: { events: { url: receiver.url, secret, minBackoffMs: 100, maxBackoffMs: 2000, pollMs: 50, timeoutMs: 2000 } },
   });
   let second: Service | undefined;
