@@ -240,7 +240,7 @@ async function runRetentionCommand({ store, config, verb }: Command): Promise<Re
   const grants = createGrants(db, audit, { ttlMs: config.api.grantTtlSeconds * 1000, maxRequests: config.api.grantMaxRequests, now: Date.now });
   // stderr: stdout carries the one JSON result.
   const log = createLogger('warn', destination(2));
-  const shredder = createShredder({ db, grants, objects: openObjectStore(config), audit, log, now: Date.now });
+  const shredder = createShredder({ db, grants, objects: openObjectStore(config), audit, log, now: Date.now, ...(config.events.url && { events: eventSink() }) });
   const retention = createRetention({ db, shredder, log, now: Date.now }, { retentionDays: config.recording.retentionDays, sweepMinutes: config.recording.retentionSweepMinutes });
   return { retentionDays: config.recording.retentionDays, ...(await retention.sweep()) };
 }

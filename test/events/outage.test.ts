@@ -139,6 +139,14 @@ test('events survive a receiver outage and a service restart: at least once, sam
     const copy = receiver.deliveries.filter((x) => x.id === again.id);
     assert.equal(copy.at(-1)?.body, copy[0]?.body);
 
+    // Erasing the account shreds its last recording: one recording.deleted, reason account-erased.
+    res = await fetch(new URL('v1/me', svc2.url), { method: 'DELETE', headers: { authorization: `Bearer ${owner.token}` } });
+    assert.equal(res.status, 204);
+    const erasedOf = () => receiver.deliveries.map((x) => JSON.parse(x.body) as { type: string; data: Record<string, unknown> }).filter((x) => x.type === 'recording.deleted' && x.data.reason === 'account-erased');
+    await receiver.until(() => erasedOf().length > 0, 10_000, 'recording.deleted for the erased account');
+    assert.deepEqual(erasedOf().map((x) => x.data.recordingId), [owner.recordings[2]?.id]);
+    assert.equal(receiver.rejected, 0);
+
     // The verifier refuses a forged signature, a changed body, another secret and a stale timestamp.
     const d = receiver.deliveries[0] as Delivery;
     const wh = new Webhook(secret);
