@@ -20,6 +20,8 @@ import { kekDir, openObjectStore } from './recordings/storage-setup.js';
 import { openKeyring, retireKek, rotateKeyring } from './crypto/kek.js';
 import { atomicWrite, errno, FILE_MODE } from './storage/fs-util.js';
 import { createLedger, createSettler, createWithdrawals, earningsReport, type PayoutState } from './payouts/index.js';
+import { runEventsCommand } from './events/cli-events.js';
+import { eventSink } from './events/outbox.js';
 import { generateAdminKey, hashAdminKey } from './api/admin-key.js';
 
 const USAGE = `usage:
@@ -38,7 +40,8 @@ const USAGE = `usage:
   monologue token revoke --session SESSION_ID [--config FILE]
   monologue admin hash-key            (reads the admin key on stdin; prints the admin.keyHash for it)
   monologue admin hash-key --generate (makes a strong key; prints it and its hash)
-  monologue audit verify [--config FILE]`;
+  monologue audit verify [--config FILE]
+  monologue events list [--state pending|delivered|failed] | redeliver EVENT_ID [--config FILE]`;
 
 /** Operator commands print one JSON object on stdout; failures print {code, message} on stderr. */
 async function main(argv: string[]): Promise<number> {
@@ -80,7 +83,9 @@ async function main(argv: string[]): Promise<number> {
     const out =
       noun === 'recording' || noun === 'keys'
         ? await runRecordingCommand(command)
-        : noun === 'retention'
+        : noun === 'events'
+          ? await runEventsCommand(store.db.db, verb, target, values.state, USAGE)
+          : noun === 'retention'
           ? await runRetentionCommand(command)
           : noun === 'review' || noun === 'earnings' || noun === 'payouts'
           ? await runPayoutCommand(command)
@@ -126,14 +131,16 @@ function need(v: string | undefined, flag: string): string {
 async function runPayoutCommand({ store, config, noun, verb, target, values }: Command): Promise<Record<string, unknown>> {
   const db = store.db.db;
   const ledger = createLedger(db);
-  const settler = createSettler({ db, ledger, config: config.payouts, log: createLogger('warn') });
+  // Operator decisions are events too; the running service's worker delivers them.
+  const events = config.events.url ? eventSink() : undefined;
+  const settler = createSettler({ db, ledger, config: config.payouts, log: createLogger('warn'), ...(events && { events }) });
   const reviewer = `operator:${userInfo().username}`;
   if (noun === 'earnings') {
     const userId = need(values.user, 'user');
     return { userId, ...(await earningsReport(db, userId)) };
   }
   if (noun === 'payouts') {
-    const withdrawals = createWithdrawals({ db, audit: createAuditLog(db), minimumPayoutMicros: config.payouts.minimumPayoutMicros });
+    const withdrawals = createWithdrawals({ db, audit: createAuditLog(db), minimumPayoutMicros: config.payouts.minimumPayoutMicros, ...(events && { events }) });
     if (verb === 'list') {
       const state = values.state;
       if (state !== undefined && !PAYOUT_STATES.includes(state as PayoutState)) throw new MonologueError('USAGE', `--state is one of ${PAYOUT_STATES.join(', ')}`);
@@ -233,7 +240,7 @@ async function runRetentionCommand({ store, config, verb }: Command): Promise<Re
   const grants = createGrants(db, audit, { ttlMs: config.api.grantTtlSeconds * 1000, maxRequests: config.api.grantMaxRequests, now: Date.now });
   // stderr: stdout carries the one JSON result.
   const log = createLogger('warn', destination(2));
-  const shredder = createShredder({ db, grants, objects: openObjectStore(config), audit, log, now: Date.now });
+  const shredder = createShredder({ db, grants, objects: openObjectStore(config), audit, log, now: Date.now, ...(config.events.url && { events: eventSink() }) });
   const retention = createRetention({ db, shredder, log, now: Date.now }, { retentionDays: config.recording.retentionDays, sweepMinutes: config.recording.retentionSweepMinutes });
   return { retentionDays: config.recording.retentionDays, ...(await retention.sweep()) };
 }

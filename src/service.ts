@@ -35,6 +35,8 @@ import type { ObjectStore } from './storage/object-store.js';
 import { createLedger, createSettler, type Settler, type Ledger } from './payouts/index.js';
 import { createCallPayouts } from './payouts/call-payouts.js';
 import { webhooksPlugin } from './webhooks/plugin.js';
+import { startOutgoingEvents } from './events/service-events.js';
+import { emitCallEnded } from './events/call-events.js';
 
 /** How often expired and used-up media grants are closed and audited. */
 const GRANT_SWEEP_MS = 30_000;
@@ -134,7 +136,9 @@ export async function startService(config: Config, log: Logger, now: () => numbe
       if (lost > 0) log.error({ calls: lost, restarting }, 'rtpengine exited with live calls; they end media-failed');
     });
 
-    const catalog = createRecordingCatalog(store.db.db, config.nodeId || hostname(), now);
+    const events = startOutgoingEvents(store.db.db, config.events, log, now);
+    cleanup.push(() => events.stop());
+    const catalog = createRecordingCatalog(store.db.db, config.nodeId || hostname(), now, events.sink);
     const interrupted = await catalog.markInterrupted();
     if (interrupted.length) log.warn({ recordings: interrupted }, 'recordings interrupted by the last stop are marked incomplete');
     const objects = openObjectStore(config);
@@ -151,7 +155,7 @@ export async function startService(config: Config, log: Logger, now: () => numbe
     const recordings = config.recording.enabled ? new Recordings({ catalog, keyring, spool, log }, config.recording) : undefined;
     const audit = createAuditLog(store.db.db, now);
     const grants = createGrants(store.db.db, audit, { ttlMs: config.api.grantTtlSeconds * 1000, maxRequests: config.api.grantMaxRequests, now });
-    const shredder = createShredder({ db: store.db.db, grants, objects, spool, audit, log, now });
+    const shredder = createShredder({ db: store.db.db, grants, objects, spool, audit, log, now, events: events.sink });
     const retention = createRetention({ db: store.db.db, shredder, log, now }, { retentionDays: config.recording.retentionDays, sweepMinutes: config.recording.retentionSweepMinutes });
     retention.start();
     cleanup.push(() => retention.close());
@@ -167,7 +171,7 @@ export async function startService(config: Config, log: Logger, now: () => numbe
     });
 
     const ledger = createLedger(store.db.db);
-    const settler = createSettler({ db: store.db.db, ledger, config: config.payouts, log });
+    const settler = createSettler({ db: store.db.db, ledger, config: config.payouts, log, events: events.sink });
     const payouts = createCallPayouts({ db: store.db.db, settler, users: store.users, vault: store.vault, config: config.payouts, log });
 
     const switchboard = new Switchboard({ users: store.users, records, media, log }, config.calls);
@@ -178,6 +182,7 @@ export async function startService(config: Config, log: Logger, now: () => numbe
       announceFile: ensureAnnounceFile(resolve(config.recording.announceFile || join(config.dataDir, 'announce.wav'))),
     };
     switchboard.on('call', recordAnsweredCalls({ recordings, payouts, users: store.users, log, policy: consentPolicy }));
+    if (events.on) switchboard.on('call', emitCallEnded({ db: store.db.db, events: events.sink, log }));
     const sip: SipEndpoint = await createSipEndpoint(
       {
         listen: {
@@ -231,7 +236,7 @@ export async function startService(config: Config, log: Logger, now: () => numbe
         for (const id of sessionIds) tokenWatch.revoked(id);
       },
     };
-    const apiDeps: ApiDeps = { config, log, db: store.db.db, users: store.users, tokens, vault: store.vault, catalog, objects, spool, keyring, ledger, audit, grants, live, now };
+    const apiDeps: ApiDeps = { config, log, db: store.db.db, users: store.users, tokens, vault: store.vault, catalog, objects, spool, keyring, ledger, audit, grants, live, now, events: events.sink };
     await http.register(async (scope) => ownerApi(scope, apiDeps), { prefix: '/v1' });
     await http.register(webhooksPlugin({ db: store.db.db, config: config.webhooks, log, onEvent: (e) => payouts.providerEvent(e) }));
     http.server.on('upgrade', (req, socket, head) => {

@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { LiveControl } from '../api/deps.js';
 import { destroyKeys, type Shredder } from '../recordings/shred.js';
+import type { EventSink } from '../events/outbox.js';
 
 /** What an account erasure did (counts only: this is logged and audited). */
 export interface Erasure {
@@ -20,6 +21,8 @@ export interface EraseDeps {
   audit: Pick<AuditLog, 'append'>;
   log: Logger;
   now: () => number;
+  /** One `recording.deleted` per shredded recording, in the erasure's transaction. */
+  events?: EventSink;
 }
 
 /** What replaces an erased phone hash or ciphertext: no data, unique per row (phone_hash is UNIQUE), never a valid hash or seal. */
@@ -56,6 +59,7 @@ export async function eraseUser(deps: EraseDeps, userId: string): Promise<Erasur
       (await tx.selectFrom('recordings').select('id').where('user_id', '=', userId).where('state', 'in', ['complete', 'incomplete', 'failed']).execute()).map((r) => r.id),
     );
     const shredded = await destroyKeys(tx, { userId, includeLive: true }, at);
+    for (const r of shredded) await deps.events?.write(tx, 'recording.deleted', { recordingId: r.id, userId, reason: 'account-erased' });
     const calls = await tx
       .updateTable('calls')
       // erasedValue(callId), computed in SQL so that it is one statement for all their calls.

@@ -16,7 +16,7 @@ const NoContent = Type.Null({ description: 'done; no body' });
  * store is down.
  */
 export async function deletionRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
-  const shredder = createShredder({ db: deps.db, grants: deps.grants, objects: deps.objects, spool: deps.spool, audit: deps.audit, log: deps.log, now: deps.now });
+  const shredder = createShredder({ db: deps.db, grants: deps.grants, objects: deps.objects, spool: deps.spool, audit: deps.audit, log: deps.log, now: deps.now, ...(deps.events && { events: deps.events }) });
 
   app.delete(
     '/recordings/:recordingId',
@@ -54,7 +54,7 @@ export async function deletionRoutes(app: FastifyInstance, deps: ApiDeps): Promi
     },
     async (req, reply) => {
       // undefined: a concurrent request already erased it; the account is gone either way.
-      await eraseUser({ db: deps.db, shredder, live: deps.live, audit: deps.audit, log: deps.log, now: deps.now }, ownerOf(req).userId);
+      await eraseUser({ db: deps.db, shredder, live: deps.live, audit: deps.audit, log: deps.log, now: deps.now, ...(deps.events && { events: deps.events }) }, ownerOf(req).userId);
       return reply.code(204).send();
     },
   );

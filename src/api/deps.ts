@@ -10,6 +10,7 @@ import type { ObjectStore } from '../storage/object-store.js';
 import type { Spool } from '../storage/spool.js';
 import type { Ledger } from '../payouts/ledger.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import type { EventSink } from '../events/outbox.js';
 import type { Grants } from '../recordings/grants.js';
 
 /**
@@ -45,4 +46,6 @@ export interface ApiDeps {
   live: LiveControl;
   /** The server's clock; tests move it to expire grants. */
   now: () => number;
+  /** The outgoing-event outbox (src/events); absent or a no-op while events.url is empty. */
+  events?: EventSink;
 }

@@ -50,7 +50,7 @@ export async function asApi<T>(op: () => Promise<T>): Promise<T> {
 }
 
 export function withdrawalsFor(deps: ApiDeps): Withdrawals {
-  return createWithdrawals({ db: deps.db, audit: deps.audit, minimumPayoutMicros: deps.config.payouts.minimumPayoutMicros, now: deps.now });
+  return createWithdrawals({ db: deps.db, audit: deps.audit, minimumPayoutMicros: deps.config.payouts.minimumPayoutMicros, now: deps.now, ...(deps.events && { events: deps.events }) });
 }
 
 const asBody = (p: PayoutRow): Payout => ({ id: p.id, amountMicros: p.amountMicros, state: p.state, createdAt: iso(p.createdAt) });

@@ -310,6 +310,25 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    /** Signed outgoing events to the app's backend (src/events): Standard Webhooks, from a durable outbox. */
+    events: Type.Object(
+      {
+        /** where events are POSTed; empty = events off (nothing is written to the outbox) */
+        url: Type.String(),
+        /** Standard Webhooks secret, `whsec_` + base64 (at least 24 bytes); required when url is set */
+        secret: Type.String(),
+        /** an event not delivered within this many hours of its creation is marked failed */
+        maxRetryHours: Type.Number({ minimum: 0 }),
+        /** a POST not answered within this is a failed attempt */
+        timeoutMs: Type.Integer({ minimum: 100 }),
+        /** retry delay: full jitter over min(maxBackoffMs, minBackoffMs * 2^(attempt-1)) */
+        minBackoffMs: Type.Integer({ minimum: 10 }),
+        maxBackoffMs: Type.Integer({ minimum: 10 }),
+        /** how often the outbox is polled when idle */
+        pollMs: Type.Integer({ minimum: 10 }),
+      },
+      { additionalProperties: false },
+    ),
     secrets: Type.Object(
       {
         /** 32-byte key for phone-number hashing and encryption; empty: `dataDir/keys/phone.key`, created on first start */

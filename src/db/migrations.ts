@@ -218,6 +218,25 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable('recordings').addColumn('objects_purged_at', 'bigint').execute();
     },
   },
+  '0007_events': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('events')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('type', 'text', (c) => c.notNull())
+        .addColumn('payload', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('next_attempt_at', 'bigint')
+        .addColumn('delivered_at', 'bigint')
+        .addColumn('failed_at', 'bigint')
+        .addColumn('last_error', 'text')
+        .execute();
+      // The worker's claim scans due rows only; delivered and failed rows have next_attempt_at null.
+      await db.schema.createIndex('events_due').on('events').columns(['next_attempt_at']).execute();
+      await db.schema.createIndex('events_created').on('events').columns(['created_at', 'id']).execute();
+    },
+  },
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -155,7 +155,27 @@ export interface ConsentEventsTable {
   at: number;
 }
 
+export type EventType = 'call.ended' | 'recording.completed' | 'recording.failed' | 'recording.deleted' | 'earnings.updated' | 'payout.updated';
+
+/** The outgoing-event outbox (src/events): written with the change it reports, delivered at least once. */
+export interface EventsTable {
+  /** `evt_…`, random, stable across retries: the `webhook-id` the receiver dedupes on. */
+  id: string;
+  type: EventType;
+  /** JSON: ids and figures only, never phone numbers, tokens or keys. */
+  payload: string;
+  created_at: number;
+  attempts: number;
+  /** When the next attempt is due; a claimed row is pushed ahead by the lease. Null once delivered or failed. */
+  next_attempt_at: number | null;
+  delivered_at: number | null;
+  /** When retries were given up (events.maxRetryHours). */
+  failed_at: number | null;
+  last_error: string | null;
+}
+
 export interface Tables {
+  events: EventsTable;
   users: UsersTable;
   sessions: SessionsTable;
   calls: CallsTable;

@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import { MonologueError } from '../errors.js';
 import { callEntryKey, isPostgres, toSafeInt, type Ledger } from './ledger.js';
 import { computeEarning, HOLDING_FLAGS, utcDay, type PayoutsConfig } from './rules.js';
+import { NO_EVENTS, type EventSink } from '../events/outbox.js';
 
 /**
  * Settling a finished call: judge it once (rules.ts), record the judgement (`settlements`, one row
@@ -86,6 +87,8 @@ export interface SettlerOptions {
   config: PayoutsConfig;
   log: Pick<Logger, 'info' | 'warn'>;
   now?: () => number;
+  /** `earnings.updated` is written in the transaction that settles or re-judges a call. */
+  events?: EventSink;
 }
 
 /** States whose amount counts against the day's cap. */
@@ -123,6 +126,9 @@ export function createSettler(opts: SettlerOptions): Settler {
   const { db, ledger, config, log } = opts;
   const now = opts.now ?? Date.now;
   const pg = isPostgres(db);
+  const events = opts.events ?? NO_EVENTS;
+  const earningsEvent = (trx: Kysely<Tables>, s: Settlement) =>
+    events.write(trx, 'earnings.updated', { callId: s.callId, userId: s.userId, amountMicros: s.amountMicros, state: s.state, flags: s.flags });
 
   /** Serialize per user: on PostgreSQL a row lock held to the end of the transaction. */
   async function lockUser(trx: Transaction<Tables>, userId: string): Promise<boolean> {
@@ -248,7 +254,9 @@ export function createSettler(opts: SettlerOptions): Settler {
         { callId: input.callId, day, billableS, talkS, amountMicros: earning.amountMicros, state, flags: earning.flags },
         'payouts: call settled',
       );
-      return asResult(toSettlement(inserted), true);
+      const settled = toSettlement(inserted);
+      await earningsEvent(trx, settled);
+      return asResult(settled, true);
     });
   }
 
@@ -278,7 +286,9 @@ export function createSettler(opts: SettlerOptions): Settler {
         }
       }
       log.info({ callId, flag: flagCode, state: nextState }, 'payouts: call flagged');
-      return { settlement: { ...s, flags, state: nextState }, changed: true };
+      const settlement = { ...s, flags, state: nextState };
+      await earningsEvent(trx, settlement);
+      return { settlement, changed: true };
     });
   }
 
@@ -316,7 +326,9 @@ export function createSettler(opts: SettlerOptions): Settler {
         }
       }
       log.info({ callId, reviewer, state: to }, 'payouts: review decided');
-      return { settlement: { ...s, state: to, reviewedAt: at, reviewer }, changed: true };
+      const settlement = { ...s, state: to, reviewedAt: at, reviewer };
+      await earningsEvent(trx, settlement);
+      return { settlement, changed: true };
     });
   }
 

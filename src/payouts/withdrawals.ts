@@ -4,6 +4,7 @@ import type { LedgerEntriesTable, LedgerState, Tables } from '../db/tables.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { MonologueError } from '../errors.js';
 import { createLedger, isPostgres, toSafeInt } from './ledger.js';
+import { NO_EVENTS, type EventSink } from '../events/outbox.js';
 
 /**
  * Withdrawals: a user asks for money out of their available balance; an operator (CLI or admin API)
@@ -87,6 +88,8 @@ export interface WithdrawalsOptions {
   audit: AuditLog;
   minimumPayoutMicros: number;
   now?: () => number;
+  /** `payout.updated` is written in the transaction that moves the payout. */
+  events?: EventSink;
 }
 
 /** 1–128 visible ASCII characters (as Stripe and the IETF Idempotency-Key draft allow). */
@@ -153,6 +156,9 @@ export async function walletBalance(db: Kysely<Tables>, userId: string): Promise
 
 export function createWithdrawals(opts: WithdrawalsOptions): Withdrawals {
   const { db, audit, minimumPayoutMicros } = opts;
+  const events = opts.events ?? NO_EVENTS;
+  const payoutEvent = (tx: Kysely<Tables>, p: Payout) =>
+    events.write(tx, 'payout.updated', { payoutId: p.id, userId: p.userId, amountMicros: p.amountMicros, state: p.state });
   const now = opts.now ?? Date.now;
   const pg = isPostgres(db);
 
@@ -183,6 +189,7 @@ export function createWithdrawals(opts: WithdrawalsOptions): Withdrawals {
         throw new MonologueError('PAYOUT_NOT_PENDING', `payout ${payoutId} is already ${STATE_OF[row.state]}; a payout is marked paid or failed once only`);
       }
       const payout = toPayout(moved);
+      await payoutEvent(tx, payout);
       if (to === 'paid') return { payout };
       const back = await createLedger(tx, now).credit({
         userId: payout.userId,
@@ -232,7 +239,9 @@ export function createWithdrawals(opts: WithdrawalsOptions): Withdrawals {
           throw new MonologueError('INSUFFICIENT_BALANCE', `at most ${Math.max(0, balance.withdrawableMicros)} micros can be withdrawn now`);
         }
         const { entry, created } = await ledger.credit({ userId, type: 'payout', state: 'pending', amountMicros: -amountMicros, idemKey: key, memo: 'withdrawal requested' });
-        return { payout: { id: entry.id, userId, amountMicros, state: 'pending', createdAt: entry.createdAt }, created };
+        const payout: Payout = { id: entry.id, userId, amountMicros, state: 'pending', createdAt: entry.createdAt };
+        if (created) await payoutEvent(tx, payout);
+        return { payout, created };
       });
       if (result.created) {
         await audit.append({ actor: `user:${userId}`, action: 'payout.request', userId, detail: `${result.payout.id} ${amountMicros} micros` });

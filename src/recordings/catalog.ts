@@ -1,5 +1,6 @@
 import type { Db } from '../db/database.js';
 import type { RecordingState } from '../db/tables.js';
+import { NO_EVENTS, type EventSink } from '../events/outbox.js';
 
 export type { RecordingState };
 
@@ -37,8 +38,23 @@ export interface RecordingCatalog {
   rewrap(id: string, kekId: string, wrappedKey: string): Promise<void>;
 }
 
-/** `now`: the server clock its times are written in (retention compares `created_at` with it). */
-export function createRecordingCatalog(db: Db, nodeId = 'local', now: () => number = Date.now): RecordingCatalog {
+/**
+ * `now`: the server clock its times are written in (retention compares `created_at` with it). `events`:
+ * a finished recording's `recording.completed` / `recording.failed` is written in the finish's transaction.
+ */
+export function createRecordingCatalog(db: Db, nodeId = 'local', now: () => number = Date.now, events: EventSink = NO_EVENTS): RecordingCatalog {
+  const finishedEvent = (ex: Db, r: { id: string; call_id: string; user_id: string; state: RecordingState; duration_ms: number; talk_ms: number; chunk_count: number; failure: string | null }) =>
+    events.write(ex, r.state === 'complete' ? 'recording.completed' : 'recording.failed', {
+      recordingId: r.id,
+      callId: r.call_id,
+      userId: r.user_id,
+      state: r.state,
+      durationMs: Number(r.duration_ms),
+      talkMs: Number(r.talk_ms),
+      chunkCount: Number(r.chunk_count),
+      failure: r.failure,
+    });
+  const finishedColumns = ['id', 'call_id', 'user_id', 'state', 'duration_ms', 'talk_ms', 'chunk_count', 'failure'] as const;
   const select = () => db.selectFrom('recordings').selectAll();
   const toRow = (r: Awaited<ReturnType<ReturnType<typeof select>['executeTakeFirstOrThrow']>>): RecordingRow => ({
     id: r.id,
@@ -79,24 +95,30 @@ export function createRecordingCatalog(db: Db, nodeId = 'local', now: () => numb
       await db.updateTable('recordings').set({ chunk_count: chunkCount }).where('id', '=', id).where('state', '=', 'recording').execute();
     },
     async finish(id, r) {
-      await db
-        .updateTable('recordings')
-        .set({ state: r.state, chunk_count: r.chunkCount, duration_ms: r.durationMs, talk_ms: r.talkMs, ended_at: now(), failure: r.failure ?? null })
-        .where('id', '=', id)
-        // Shredded while it was still being recorded (its account was deleted): it stays deleted.
-        .where('state', '<>', 'deleted')
-        .execute();
+      await db.transaction().execute(async (tx) => {
+        const done = await tx
+          .updateTable('recordings')
+          .set({ state: r.state, chunk_count: r.chunkCount, duration_ms: r.durationMs, talk_ms: r.talkMs, ended_at: now(), failure: r.failure ?? null })
+          .where('id', '=', id)
+          // Shredded while it was still being recorded (its account was deleted): it stays deleted.
+          .where('state', '<>', 'deleted')
+          .returning(finishedColumns)
+          .executeTakeFirst();
+        if (done) await finishedEvent(tx, done);
+      });
     },
     async markInterrupted() {
-      const rows = await db.selectFrom('recordings').select('id').where('state', '=', 'recording').where('node_id', '=', nodeId).execute();
-      if (rows.length === 0) return [];
-      await db
-        .updateTable('recordings')
-        .set({ state: 'incomplete', ended_at: now(), failure: 'interrupted: the service stopped during the call' })
-        .where('state', '=', 'recording')
-        .where('node_id', '=', nodeId)
-        .execute();
-      return rows.map((r) => r.id);
+      return db.transaction().execute(async (tx) => {
+        const rows = await tx
+          .updateTable('recordings')
+          .set({ state: 'incomplete', ended_at: now(), failure: 'interrupted: the service stopped during the call' })
+          .where('state', '=', 'recording')
+          .where('node_id', '=', nodeId)
+          .returning(finishedColumns)
+          .execute();
+        for (const row of rows) await finishedEvent(tx, row);
+        return rows.map((row) => row.id);
+      });
     },
     async get(id) {
       const r = await select().where('id', '=', id).executeTakeFirst();

@@ -6,6 +6,7 @@ import type { ObjectStore } from '../storage/object-store.js';
 import type { Spool } from '../storage/spool.js';
 import type { Grants } from './grants.js';
 import { objectKeys } from './catalog.js';
+import { NO_EVENTS, type EventSink } from '../events/outbox.js';
 
 /**
  * Crypto-shred (DESIGN §4.4, issue 9 item 4). A recording's chunks are sealed under its own data key,
@@ -31,6 +32,8 @@ export interface ShredDeps {
   log: Logger;
   /** The server clock. */
   now: () => number;
+  /** `recording.deleted` is written in the shred's own transaction. */
+  events?: EventSink;
 }
 
 export type OwnerShred = 'shredded' | 'live' | 'not-found';
@@ -120,11 +123,20 @@ export function createShredder(deps: ShredDeps): Shredder {
     return ok;
   };
 
+  const events = deps.events ?? NO_EVENTS;
+  /** The shred and its `recording.deleted` event commit together, or neither does. */
+  const shredOne = (where: Parameters<typeof destroyKeys>[1], reason: 'owner' | 'retention') =>
+    deps.db.transaction().execute(async (tx) => {
+      const [done] = await destroyKeys(tx, where, deps.now());
+      if (done) await events.write(tx, 'recording.deleted', { recordingId: done.id, userId: done.userId, reason });
+      return done;
+    });
+
   const detail = (purged: boolean) => (purged ? 'key destroyed; grants closed; objects removed' : 'key destroyed; object removal pending (retried by the retention sweeper)');
 
   return {
     async byOwner(userId, recordingId) {
-      const [done] = await destroyKeys(deps.db, { recordingId, userId }, deps.now());
+      const done = await shredOne({ recordingId, userId }, 'owner');
       if (!done) {
         // Same owner filter as the shred: another user's live recording reads as missing.
         const row = await deps.db.selectFrom('recordings').select('state').where('id', '=', recordingId).where('user_id', '=', userId).executeTakeFirst();
@@ -137,7 +149,7 @@ export function createShredder(deps: ShredDeps): Shredder {
     },
 
     async expired(recordingId, cutoff) {
-      const [done] = await destroyKeys(deps.db, { recordingId, createdBefore: cutoff }, deps.now());
+      const done = await shredOne({ recordingId, createdBefore: cutoff }, 'retention');
       if (!done) return false;
       const purged = await purge(recordingId);
       await deps.audit.append({
