@@ -8,6 +8,7 @@ import { startService, type Service } from '../../src/service.js';
 import { createLogger } from '../../src/log.js';
 import { createOutbox, type OutboxEvent } from '../../src/events/outbox.js';
 import { Receiver, type Delivery } from './receiver.js';
+import { untilValue } from '../helpers/until.js';
 
 /**
  * Item 4's outage test: events from real service actions (seeded recordings finishing, settlements, an
@@ -21,15 +22,8 @@ const OUTAGE_MS = Number(process.env.EVENTS_OUTAGE_MS ?? 20_000);
 /** SQLite by default (the suite's); EVENTS_DATABASE=postgres runs the same on PostgreSQL. */
 const DATABASE = process.env.EVENTS_DATABASE === 'postgres' ? 'postgres' : 'sqlite';
 
-async function waitFor<T>(probe: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Polls every 50 ms until the probe yields a value. */
+const waitFor = <T>(probe: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> => untilValue(what, probe, ms, 50);
 
 test('events survive a receiver outage and a service restart: at least once, same id, all signatures valid', { timeout: 120_000 }, async (t) => {
   const secret = `whsec_${randomBytes(32).toString('base64')}`;

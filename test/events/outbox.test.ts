@@ -9,20 +9,14 @@ import { createOutbox } from '../../src/events/outbox.js';
 import { startDelivery } from '../../src/events/delivery.js';
 import { createLogger } from '../../src/log.js';
 import { Receiver } from './receiver.js';
+import { untilValue } from '../helpers/until.js';
 
 const log = createLogger('silent');
 const secret = () => `whsec_${randomBytes(32).toString('base64')}`;
 const opts = (url: string, s: string) => ({ url, secret: s, maxRetryHours: 24, timeoutMs: 2000, minBackoffMs: 50, maxBackoffMs: 500, pollMs: 20 });
 
-async function waitFor<T>(probe: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** Polls every 20 ms until the probe yields a value. */
+const waitFor = <T>(probe: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> => untilValue(what, probe, ms, 20);
 
 for (const [name, fresh] of databaseKinds) {
   describe(`event outbox on ${name}`, () => {
