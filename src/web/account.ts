@@ -10,14 +10,13 @@ import type { Payout } from '../api/payouts.js';
 import type { AuditEvent } from '../api/audit.js';
 import type { ErrorBody } from '../api/replies.js';
 import type { PageOf } from '../api/schemas.js';
+import type { ConsentText } from '../api/consent.js';
 // The same module instance as the page's <script src="/dialer.js"> (one URL, one module): only its labels.
 import { REASON_LABELS } from './dialer.js';
 
 const REMEMBER_KEY = 'monologue.token';
 const TABS = ['dial', 'calls', 'recordings', 'earnings', 'privacy'] as const;
 type Tab = (typeof TABS)[number];
-/** The consent version the page accepts when the user has none yet (the deployment's current text). */
-const DEFAULT_CONSENT_VERSION = 'v1';
 
 function el<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
@@ -59,7 +58,6 @@ const ui = {
 
 let token: string | null = null;
 const cursors: Record<'calls' | 'recordings' | 'audit', string | null> = { calls: null, recordings: null, audit: null };
-let me: Me | null = null;
 
 class HttpError extends Error {
   constructor(
@@ -260,17 +258,25 @@ async function requestWithdrawal(): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Privacy
 
+/** The deployment's current consent text: only this version can be accepted, and only it is recorded under. */
+let currentConsent: ConsentText | undefined;
+
 function showConsent(m: Me): void {
-  me = m;
-  ui.consentState.textContent = m.consent
-    ? `You consented to recording (version ${m.consent.version}) on ${when(m.consent.at)}.`
-    : 'You have not given consent: your calls are not recorded.';
-  ui.consentState.dataset.consent = m.consent ? 'given' : 'none';
-  ui.consentGive.hidden = m.consent !== null;
+  const outdated = m.consent !== null && currentConsent !== undefined && m.consent.version !== currentConsent.version;
+  ui.consentState.textContent = !m.consent
+    ? 'You have not given consent: your calls are not recorded.'
+    : outdated
+      ? `You consented to version ${m.consent.version} on ${when(m.consent.at)}; the current version is ${currentConsent!.version}. Your calls are not recorded until you accept it.`
+      : `You consented to recording (version ${m.consent.version}) on ${when(m.consent.at)}.`;
+  ui.consentState.dataset.consent = !m.consent ? 'none' : outdated ? 'outdated' : 'given';
+  ui.consentGive.hidden = m.consent !== null && !outdated;
+  ui.consentGive.textContent = currentConsent ? `Give consent (version ${currentConsent.version})` : 'Give consent';
+  ui.consentGive.title = currentConsent?.text ?? '';
   ui.consentWithdraw.hidden = m.consent === null;
 }
 
 async function loadPrivacy(): Promise<void> {
+  currentConsent = await api<ConsentText>('GET', '/v1/consent/current');
   showConsent(await api<Me>('GET', '/v1/me'));
   await loadAudit(true);
 }
@@ -318,7 +324,6 @@ function signIn(value: string): void {
   ui.tabs.hidden = false;
   ui.signout.hidden = false;
   if (changed) {
-    me = null;
     const current = TABS.find((t) => el(`tab-${t}`).getAttribute('aria-selected') === 'true') ?? 'dial';
     selectTab(current);
   }
@@ -326,7 +331,6 @@ function signIn(value: string): void {
 
 function signOut(): void {
   token = null;
-  me = null;
   localStorage.removeItem(REMEMBER_KEY);
   for (const list of [ui.callsList, ui.recordingsList, ui.auditList, ui.balance]) clear(list);
   ui.player.removeAttribute('src');
@@ -375,7 +379,14 @@ ui.withdraw.addEventListener('submit', (event) => {
   });
 });
 ui.consentGive.addEventListener('click', () => {
-  void api<Me>('PUT', '/v1/me/consent', { body: { version: me?.consent?.version ?? DEFAULT_CONSENT_VERSION } }).then(showConsent).catch(showError);
+  // The version is the one the server publishes now (re-read: it may have changed since the tab opened).
+  void api<ConsentText>('GET', '/v1/consent/current')
+    .then((c) => {
+      currentConsent = c;
+      return api<Me>('PUT', '/v1/me/consent', { body: { version: c.version } });
+    })
+    .then(showConsent)
+    .catch(showError);
 });
 ui.consentWithdraw.addEventListener('click', () => {
   void api<Me>('DELETE', '/v1/me/consent').then(showConsent).catch(showError);
