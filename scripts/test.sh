@@ -39,10 +39,11 @@ if [ "${1:-}" = --repeat ]; then
   [[ "$repeat" =~ ^[1-9][0-9]*$ ]] || { echo "monologue: --repeat takes a whole number, got '$repeat'" >&2; exit 2; }
 fi
 # Files that mostly wait (RFC 4028 intervals, 64*T1, Timer H, a storage outage, sipp's pauses around
-# re-INVITEs, an event receiver's outage) and use little CPU: in a whole-suite run they go to a second runner beside the rest, which
+# re-INVITEs, an event receiver's outage, a killed service's restart) and use little CPU: in a whole-suite run they go to a second runner beside the rest, which
 # keeps the suite's wall time down on two cores. None of them asserts a tight time bound.
 timer_bound=(test/e2e/session-timers.test.ts test/sip/indialog.test.ts test/sip/trust.test.ts
-  test/e2e/inbound-trust.test.ts test/e2e/recording-ops.test.ts test/e2e/hold.test.ts test/events/outage.test.ts)
+  test/e2e/inbound-trust.test.ts test/e2e/recording-ops.test.ts test/e2e/hold.test.ts test/events/outage.test.ts
+  test/sip/midcall.test.ts test/e2e/crash.test.ts)
 side=()
 if [ $# -gt 0 ]; then
   files=("$@")

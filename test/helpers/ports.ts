@@ -31,6 +31,36 @@ export function freeTcpPort(host = '127.0.0.1'): Promise<number> {
 }
 
 /**
+ * A port free for both UDP and TCP on `host`, for a SIP listener (it binds both). Chosen in 10000..19999:
+ * below the kernel's ephemeral range (where outgoing TCP connections of other tests take their local
+ * ports, so a port free for UDP may already be a TCP connection's) and below the rtpengine blocks of
+ * `freeUdpPortRange`.
+ */
+export async function freeSipPort(host = '127.0.0.1'): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 10000 + Math.floor(Math.random() * 10000);
+    if ((await canBindUdp(port, host)) && (await canBindTcp(port, host))) return port;
+  }
+  throw new Error('no port free for both UDP and TCP in 10000..19999');
+}
+
+function canBindUdp(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createSocket('udp4');
+    s.once('error', () => resolve(false));
+    s.bind(port, host, () => s.close(() => resolve(true)));
+  });
+}
+
+function canBindTcp(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
  * A block of `count` consecutive UDP ports (even start) that were all free when probed, for an rtpengine
  * `--port-min/--port-max` range. Probes random blocks in 20000..59999.
  */

@@ -5,7 +5,7 @@ import { loadConfig, type Config, type DeepPartial } from '../../src/config/load
 import type { DestinationStream } from 'pino';
 import { createLogger } from '../../src/log.js';
 import { startService, type Service } from '../../src/service.js';
-import { freeUdpPort, freeUdpPortRange } from './ports.js';
+import { freeSipPort, freeUdpPort, freeUdpPortRange } from './ports.js';
 import { freshPostgres, type TestDatabase } from './db.js';
 
 export interface TestService extends Service {
@@ -33,7 +33,8 @@ export async function startTestService(opts: TestServiceOptions): Promise<TestSe
   const dataDir = mkdtempSync(join(tmpdir(), 'monologue-'));
   // SQLite: the service's own default file in its data folder.
   const db: TestDatabase | undefined = opts.database === 'postgres' ? await freshPostgres() : undefined;
-  const sipPort = await freeUdpPort();
+  // SIP listens on UDP and TCP: the port must be free for both.
+  const sipPort = await freeSipPort();
   const ngPort = await freeUdpPort();
   const range = await freeUdpPortRange(opts.mediaPorts ?? 200);
   const base: DeepPartial<Config> = {

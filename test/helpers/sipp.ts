@@ -9,9 +9,8 @@
  * `timeoutMs`, default 60 s) stops it. Exit codes: 0 all calls ok, 1 some failed, 97/99 see sipp docs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createSocket } from 'node:dgram';
+import { freeSipPort } from './ports.js';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -209,23 +208,5 @@ function readStats(dir: string): { successful: number; failed: number } {
   return { successful: get('SuccessfulCall(C)'), failed: get('FailedCall(C)') };
 }
 
-/** A port free for both UDP and TCP on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const port = await new Promise<number>((res, rej) => {
-      const s = createSocket('udp4');
-      s.once('error', rej);
-      s.bind(0, '127.0.0.1', () => {
-        const p = s.address().port;
-        s.close(() => res(p));
-      });
-    });
-    const tcpFree = await new Promise<boolean>((res) => {
-      const srv = createServer();
-      srv.once('error', () => res(false));
-      srv.listen(port, '127.0.0.1', () => srv.close(() => res(true)));
-    });
-    if (tcpFree) return port;
-  }
-  throw new Error('no free port');
-}
+/** A port free for both UDP and TCP on 127.0.0.1 (sipp and the service bind both). */
+export const freePort = (): Promise<number> => freeSipPort();
