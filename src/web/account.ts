@@ -10,6 +10,7 @@ import type { Payout } from '../api/payouts.js';
 import type { AuditEvent } from '../api/audit.js';
 import type { ErrorBody } from '../api/replies.js';
 import type { PageOf } from '../api/schemas.js';
+import type { Static, TSchema } from '@sinclair/typebox';
 import type { ConsentText } from '../api/consent.js';
 // The same module instance as the page's <script src="/dialer.js"> (one URL, one module): only its labels.
 import { REASON_LABELS } from './dialer.js';
@@ -132,13 +133,23 @@ async function load(tab: Tab): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Calls
 
+/**
+ * One paged list: the first page (or the next one, by the kept cursor), its rows appended, "Load more"
+ * shown while the API has a next page. Returns the page's items.
+ */
+async function loadPage<S extends TSchema>(key: keyof typeof cursors, path: string, list: HTMLElement, more: HTMLElement, first: boolean, row: (item: Static<S>) => HTMLElement): Promise<Static<S>[]> {
+  const cursor = cursors[key];
+  const q = first || !cursor ? '' : `&cursor=${encodeURIComponent(cursor)}`;
+  const page = await api<PageOf<S>>('GET', `${path}?limit=20${q}`);
+  if (first) clear(list);
+  for (const item of page.items as Static<S>[]) list.append(row(item));
+  cursors[key] = page.nextCursor;
+  more.hidden = page.nextCursor === null;
+  return page.items as Static<S>[];
+}
+
 async function loadCalls(first: boolean): Promise<void> {
-  const q = first || !cursors.calls ? '' : `&cursor=${encodeURIComponent(cursors.calls)}`;
-  const page = await api<PageOf<typeof CallItem>>('GET', `/v1/calls?limit=20${q}`);
-  if (first) clear(ui.callsList);
-  for (const c of page.items) ui.callsList.append(callRow(c));
-  cursors.calls = page.nextCursor;
-  ui.callsMore.hidden = page.nextCursor === null;
+  await loadPage<typeof CallItem>('calls', '/v1/calls', ui.callsList, ui.callsMore, first, callRow);
   ui.callsEmpty.hidden = ui.callsList.childElementCount > 0;
 }
 
@@ -158,12 +169,7 @@ function callRow(c: CallItem): HTMLLIElement {
 // Recordings
 
 async function loadRecordings(first: boolean): Promise<void> {
-  const q = first || !cursors.recordings ? '' : `&cursor=${encodeURIComponent(cursors.recordings)}`;
-  const page = await api<PageOf<typeof Recording>>('GET', `/v1/recordings?limit=20${q}`);
-  if (first) clear(ui.recordingsList);
-  for (const r of page.items) ui.recordingsList.append(recordingRow(r));
-  cursors.recordings = page.nextCursor;
-  ui.recordingsMore.hidden = page.nextCursor === null;
+  await loadPage<typeof Recording>('recordings', '/v1/recordings', ui.recordingsList, ui.recordingsMore, first, recordingRow);
   ui.recordingsEmpty.hidden = ui.recordingsList.childElementCount > 0;
 }
 
@@ -282,15 +288,10 @@ async function loadPrivacy(): Promise<void> {
 }
 
 async function loadAudit(first: boolean): Promise<void> {
-  const q = first || !cursors.audit ? '' : `&cursor=${encodeURIComponent(cursors.audit)}`;
-  const page = await api<PageOf<typeof AuditEvent>>('GET', `/v1/me/audit?limit=20${q}`);
-  if (first) clear(ui.auditList);
-  for (const a of page.items) {
-    ui.auditList.append(h('li', { class: 'item' }, h('div', { class: 'item-main' }, `${a.actor}: ${a.action}`), h('div', { class: 'item-meta' }, `${when(a.at)}${a.detail ? ` · ${a.detail}` : ''}`)));
-  }
-  if (first && page.items.length === 0) ui.auditList.append(h('li', { class: 'help' }, 'Nobody has accessed your recordings.'));
-  cursors.audit = page.nextCursor;
-  ui.auditMore.hidden = page.nextCursor === null;
+  const items = await loadPage<typeof AuditEvent>('audit', '/v1/me/audit', ui.auditList, ui.auditMore, first, (a) =>
+    h('li', { class: 'item' }, h('div', { class: 'item-main' }, `${a.actor}: ${a.action}`), h('div', { class: 'item-meta' }, `${when(a.at)}${a.detail ? ` · ${a.detail}` : ''}`)),
+  );
+  if (first && items.length === 0) ui.auditList.append(h('li', { class: 'help' }, 'Nobody has accessed your recordings.'));
 }
 
 async function exportData(): Promise<void> {
