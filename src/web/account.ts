@@ -13,17 +13,11 @@ import type { PageOf } from '../api/schemas.js';
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { ConsentText } from '../api/consent.js';
 // The same module instance as the page's <script src="/dialer.js"> (one URL, one module): only its labels.
-import { REASON_LABELS } from './dialer.js';
+import { el, REASON_LABELS } from './dialer.js';
 
 const REMEMBER_KEY = 'monologue.token';
 const TABS = ['dial', 'calls', 'recordings', 'earnings', 'privacy'] as const;
 type Tab = (typeof TABS)[number];
-
-function el<T extends HTMLElement>(id: string): T {
-  const found = document.getElementById(id);
-  if (!found) throw new Error(`missing #${id}`);
-  return found as T;
-}
 
 const ui = {
   auth: el<HTMLFormElement>('auth'),

@@ -86,7 +86,8 @@ export const REASON_LABELS: Record<EndReason, string> = {
 // ---------------------------------------------------------------------------------------------
 // Elements
 
-function el<T extends HTMLElement>(id: string): T {
+/** The page element with this id; a missing one is a build mistake, said at once. */
+export function el<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
   if (!found) throw new Error(`missing #${id}`);
   return found as T;
