@@ -6,3 +6,4 @@ export { watchSpool } from './watch-storage.js';
 export { watchNg, watchRtpengineCpu, processCpuSeconds } from './watch-media.js';
 export { observeSettler, webhookVerdicts } from './watch-payouts.js';
 export { listenMetrics, type MetricsListener } from './listener.js';
+export { parseExposition, sampleValue, type Sample } from './exposition.js';
