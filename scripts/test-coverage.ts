@@ -107,7 +107,7 @@ function main(): void {
     folders.set(folder, f);
   }
   const width = Math.max(12, ...[...folders.keys()].map((k) => k.length));
-  console.log(`coverage of src/ (tap, V8; ${files} processes${unreadable ? `, ${unreadable} unreadable` : ''}; files no test loaded are not listed)`);
+  console.log(`coverage of src/ (tap, V8; ${files} process${files === 1 ? '' : 'es'}${unreadable ? `, ${unreadable} unreadable` : ''}; files no test loaded are not listed)`);
   console.log(`${'folder'.padEnd(width)}  files  ${'lines'.padEnd(18)}  branches`);
   for (const [name, f] of [...folders.entries()].sort(([a], [b]) => a.localeCompare(b))) {
     console.log(`${name.padEnd(width)}  ${String(f.files).padStart(5)}  ${cell(f.lines)}  ${cell(f.branches)}`);

@@ -60,9 +60,9 @@ else
   files=("${files[@]}")
 fi
 
-# tap builds its Test class for the plugins named in .taprc (without its ts-node plugin: tsx compiles)
-# on first use. Build it here once, not in two runners at the same moment.
-if grep -q '@tapjs/typescript' node_modules/@tapjs/test/test-built/dist/esm/index.js 2>/dev/null; then
+# tap builds its Test class for the plugins named in .taprc (without its ts-node and mock plugins) on
+# first use. Build it here once, not in two runners at the same moment.
+if grep -qE '@tapjs/(typescript|mock)' node_modules/@tapjs/test/test-built/dist/esm/index.js 2>/dev/null; then
   npx --no-install tap build >/dev/null
 fi
 
