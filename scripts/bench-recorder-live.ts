@@ -10,7 +10,8 @@
  * with utime+stime of /proc/self/stat; the sender is another process and not counted) over the measuring window,
  * per stream (% of one core) and per packet received (µs).
  *
- *   node --import tsx scripts/bench-recorder-live.ts [--streams 20,50,100] [--seconds 20] [--warmup 3] [--vad on|off]
+ *   node --import tsx scripts/bench-recorder-live.ts [--streams 20,50,100] [--seconds 20] [--warmup 3] [--vad on|off] [--read-ms 50]
+ *     --read-ms: the recorders' read tick (0: read each datagram as it lands, as before paced reads)
  *   node --import tsx scripts/bench-recorder-live.ts --floor    (bare sockets that only count: Node's and the kernel's share)
  *   node --cpu-prof --cpu-prof-dir=prof --import tsx scripts/bench-recorder-live.ts --streams 50    (where time goes)
  *
@@ -25,7 +26,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { createRecorder, type Recorder } from '../src/recorder/recorder.js';
+import { createRecorder, READ_INTERVAL_MS, type Recorder } from '../src/recorder/recorder.js';
+import { PacedReads } from '../src/recorder/paced-reads.js';
 import { buildRtp } from '../src/recorder/rtp.js';
 import { ChunkSealer, newRecordingSecrets } from '../src/crypto/chunk-aead.js';
 import { createFsStore } from '../src/storage/fs-store.js';
@@ -70,7 +72,7 @@ async function sender(): Promise<void> {
         ssrc: (0x10000000 + i * 7919) >>> 0,
         seq: (i * 1000) & 0xffff,
         k: 0,
-        due: t0 + (process.env.ALIGNED ? 0 : (i * PERIOD_MS) / n),
+        due: t0 + (i * PERIOD_MS) / n,
       }));
       // One tick per millisecond sends whatever is due: each stream keeps its own 20 ms clock.
       const tick = (): void => {
@@ -142,16 +144,24 @@ function offer(port: number): string {
   return ['v=0', `o=- 1 1 IN IP4 ${HOST}`, 's=rtpengine', `c=IN IP4 ${HOST}`, 't=0 0', `m=audio ${port} RTP/AVP ${PT}`, `a=rtpmap:${PT} opus/48000/2`, 'a=sendonly', ''].join('\r\n');
 }
 
+const pacers = new Map<number, PacedReads>();
+function pacerFor(ms: number): PacedReads {
+  let p = pacers.get(ms);
+  if (!p) pacers.set(ms, (p = new PacedReads(ms)));
+  return p;
+}
+
 /**
  * `--floor`: bare sockets, bound and connected as a recorder's are, whose listener only counts. What Node and
  * the kernel charge for one datagram, before the recorder does anything with it.
  */
-async function bareSocket(port: number): Promise<Recorder> {
+async function bareSocket(port: number, readMs: number): Promise<Recorder> {
   const socket = createSocket('udp4');
   await new Promise<void>((resolve) => socket.bind(0, HOST, () => resolve()));
   socket.connect(port, HOST);
   let received = 0;
   socket.on('message', () => void received++);
+  if (readMs > 0) pacerFor(readMs).add(socket);
   const summary = { received: 0, lost: 0, late: 0, talkMs: 0, durationMs: 0 };
   return {
     port: socket.address().port,
@@ -160,7 +170,7 @@ async function bareSocket(port: number): Promise<Recorder> {
   } as unknown as Recorder;
 }
 
-async function run(streams: number, seconds: number, warmup: number, vad: boolean | 'floor', spool: Spool): Promise<RunResult> {
+async function run(streams: number, seconds: number, warmup: number, vad: boolean | 'floor', readMs: number, spool: Spool): Promise<RunResult> {
   // The sender must not inherit a profiler flag: only this process is measured.
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--cpu-prof') && !a.startsWith('--prof'));
   const child = fork(fileURLToPath(import.meta.url), ['--sender'], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -171,7 +181,7 @@ async function run(streams: number, seconds: number, warmup: number, vad: boolea
     const { ports } = await waitFor(child, 'ports');
     const recorders: Recorder[] = await Promise.all(
       ports.map(async (port, i) => {
-        if (vad === 'floor') return bareSocket(port);
+        if (vad === 'floor') return bareSocket(port, readMs);
         const id = `rec_live${streams}x${i}`;
         const sealer = new ChunkSealer(id, newRecordingSecrets());
         const hashes: string[] = [];
@@ -179,6 +189,7 @@ async function run(streams: number, seconds: number, warmup: number, vad: boolea
           host: HOST,
           chunkSeconds: 5,
           vad,
+          readIntervalMs: readMs,
           log,
           onChunk: async ({ bytes, last }) => {
             const sealed = sealer.seal(bytes, last);
@@ -240,12 +251,14 @@ async function main(): Promise<void> {
       warmup: { type: 'string', default: '3' },
       vad: { type: 'string', default: 'on' },
       floor: { type: 'boolean', default: false },
+      'read-ms': { type: 'string', default: String(READ_INTERVAL_MS) },
     },
   });
   const counts = values.streams.split(',').map(Number);
   const seconds = Number(values.seconds);
   const warmup = Number(values.warmup);
   const vad = values.floor ? 'floor' : values.vad !== 'off';
+  const readMs = Number(values['read-ms']);
   const dir = mkdtempSync(join(tmpdir(), 'monologue-bench-live-'));
   const spool = await openSpool({ dir: join(dir, 'spool'), store: createFsStore(join(dir, 'store')), log: createLogger('warn') });
   // Idle floor: what this process spends with no stream (timers, GC), to read the figures against.
@@ -255,7 +268,7 @@ async function main(): Promise<void> {
   const results: RunResult[] = [];
   try {
     for (const n of counts) {
-      const r = await run(n, seconds, warmup, vad, spool);
+      const r = await run(n, seconds, warmup, vad, readMs, spool);
       results.push(r);
       console.log(
         `${String(n).padStart(4)} streams: ${r.us_per_packet.toFixed(1)} µs/packet, ${r.core_pct_per_stream.toFixed(3)}% of a core per stream ` +
@@ -268,7 +281,7 @@ async function main(): Promise<void> {
     await spool.close();
     rmSync(dir, { recursive: true, force: true });
   }
-  console.log(JSON.stringify({ bench: 'recorder-live', vad, idle_core_pct: Number(idlePct.toFixed(3)), node: process.version, runs: results }));
+  console.log(JSON.stringify({ bench: 'recorder-live', vad, read_ms: readMs, idle_core_pct: Number(idlePct.toFixed(3)), node: process.version, runs: results }));
 }
 
 if (process.argv.includes('--sender')) await sender();

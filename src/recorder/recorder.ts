@@ -7,6 +7,11 @@
  * everything else; what reached the socket before that (a sender racing the subscription) is dropped here
  * and counted as `foreignSource` (DESIGN §4.8). The intake then still locks to one SSRC.
  *
+ * The socket is read on a shared tick (`PacedReads`, every `readIntervalMs`), not per datagram: that halves what a
+ * recorded call costs the process. So a stop, and a resume after a pause, first read what is queued in the kernel:
+ * what arrived before a stop is kept, what arrived during a pause is not. A pause takes effect at once, so up to
+ * `readIntervalMs` of audio that was still queued when it came is treated as paused too.
+ *
  * The recorder never writes to disk or network itself: every chunk goes to `onChunk`, where the caller
  * encrypts it (DESIGN §5) and stores it. Chunks are delivered one at a time, in order; a slow `onChunk` queues
  * later chunks in memory. `stop()` waits for every `onChunk` to settle.
@@ -18,6 +23,7 @@ import * as sdpTransform from 'sdp-transform';
 import type { MediaDescription } from 'sdp-transform';
 import { MonologueError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import { PacedReads } from './paced-reads.js';
 import { RecordingPipeline, type PauseBehavior, type RecordingChunk, type RecordingSummary } from './pipeline.js';
 import type { VoiceActivityOptions } from './voice-activity.js';
 
@@ -33,7 +39,24 @@ export interface RecorderOptions {
   vad?: boolean | VoiceActivityOptions;
   /** What a pause writes: silence (default) or nothing. */
   pauseBehavior?: PauseBehavior;
+  /** Read the socket every this many ms (default 50), together with the other recorders; 0: per datagram. */
+  readIntervalMs?: number;
 }
+
+/** Default read tick: 2-3 datagrams per fork per read; well inside the intake's 100 ms reorder window. */
+export const READ_INTERVAL_MS = 50;
+
+/** How long the intake waits for a packet that arrives out of order (arrival time). */
+const REORDER_MS = 100;
+
+/** One pacer per interval, shared by every recorder of the process: one tick reads them all. */
+const pacers = new Map<number, PacedReads>();
+function pacerFor(intervalMs: number): PacedReads {
+  let p = pacers.get(intervalMs);
+  if (!p) pacers.set(intervalMs, (p = new PacedReads(intervalMs)));
+  return p;
+}
+let unpacedWarned = false;
 
 export interface RecorderSummary extends RecordingSummary {
   /** `onChunk` calls that threw or rejected (the recording is then incomplete). */
@@ -88,7 +111,8 @@ export async function createRecorder(opts: RecorderOptions): Promise<Recorder> {
   } catch {
     // The OS cap (net.core.rmem_max) applies; the default is enough for one stream.
   }
-  return new UdpRecorder(opts, socket);
+  const interval = opts.readIntervalMs ?? READ_INTERVAL_MS;
+  return new UdpRecorder(opts, socket, interval > 0 ? pacerFor(interval) : undefined);
 }
 
 class UdpRecorder implements Recorder {
@@ -101,15 +125,25 @@ class UdpRecorder implements Recorder {
   private foreignSource = 0;
   private forkSource: ForkSource | undefined;
   private stopping: Promise<RecorderSummary> | undefined;
+  /** A resume waiting for the datagrams that arrived during the pause to be read (as paused). */
+  private resumeWanted = false;
+  private readonly reads: PacedReads | undefined;
 
-  constructor(opts: RecorderOptions, private readonly socket: Socket) {
+  constructor(opts: RecorderOptions, private readonly socket: Socket, pacer: PacedReads | undefined) {
     this.host = opts.host;
     this.port = socket.address().port;
     this.log = opts.log.child({ mod: 'recorder', port: this.port });
     const vad = opts.vad ?? true;
+    if (pacer?.add(socket)) this.reads = pacer;
+    else if (pacer && !unpacedWarned) {
+      unpacedWarned = true;
+      this.log.warn('recorder sockets cannot be read on a tick on this Node version: each datagram wakes the process (more CPU per call)');
+    }
     this.pipeline = new RecordingPipeline({
       chunkSeconds: opts.chunkSeconds,
       vad,
+      // Arrival times are read times, late by up to a tick: a reordered packet still gets its 100 ms.
+      reorderMs: REORDER_MS + (this.reads ? this.reads.intervalMs : 0),
       ...(opts.pauseBehavior !== undefined && { pauseBehavior: opts.pauseBehavior }),
       onChunk: (chunk) => this.deliver(chunk, opts.onChunk),
     });
@@ -119,6 +153,12 @@ class UdpRecorder implements Recorder {
       else this.dropForeign(from);
     });
     socket.on('error', (err) => this.log.warn({ err: errorMessage(err) }, 'recorder socket error'));
+  }
+
+  /** Run `then` once everything queued on the socket has been read (at once when it is read per datagram). */
+  private drain(then: () => void): void {
+    if (this.reads) this.reads.drain(then);
+    else then();
   }
 
   get payloadType(): number {
@@ -155,15 +195,28 @@ class UdpRecorder implements Recorder {
   }
 
   get paused(): boolean {
-    return this.pipeline.paused;
+    return this.pipeline.paused && !this.resumeWanted;
   }
 
   pause(): boolean {
-    return this.stopping === undefined && this.pipeline.pause();
+    if (this.stopping !== undefined) return false;
+    if (this.resumeWanted) {
+      this.resumeWanted = false; // the pipeline never left the pause
+      return true;
+    }
+    return this.pipeline.pause();
   }
 
   resume(): boolean {
-    return this.stopping === undefined && this.pipeline.resume();
+    if (this.stopping !== undefined || !this.pipeline.paused || this.resumeWanted) return false;
+    this.resumeWanted = true;
+    // Datagrams still queued arrived during the pause: they go in as paused, then the pipeline resumes.
+    this.drain(() => {
+      if (!this.resumeWanted || this.stopping !== undefined) return;
+      this.resumeWanted = false;
+      this.pipeline.resume();
+    });
+    return true;
   }
 
   summary(): RecorderSummary {
@@ -172,6 +225,9 @@ class UdpRecorder implements Recorder {
 
   stop(): Promise<RecorderSummary> {
     this.stopping ??= (async () => {
+      // What arrived before the stop belongs to the recording: read it, then close.
+      await new Promise<void>((resolve) => this.drain(resolve));
+      this.reads?.forget(this.socket);
       await new Promise<void>((resolve) => {
         try {
           this.socket.close(() => resolve());
