@@ -160,8 +160,9 @@ async function bareSocket(port: number, readMs: number): Promise<Recorder> {
   await new Promise<void>((resolve) => socket.bind(0, HOST, () => resolve()));
   socket.connect(port, HOST);
   let received = 0;
-  socket.on('message', () => void received++);
-  if (readMs > 0) pacerFor(readMs).add(socket);
+  const count = (): void => void received++;
+  if (readMs > 0) pacerFor(readMs).listen(socket, count);
+  else socket.on('message', count);
   const summary = { received: 0, lost: 0, late: 0, talkMs: 0, durationMs: 0 };
   return {
     port: socket.address().port,

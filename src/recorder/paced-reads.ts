@@ -17,7 +17,7 @@
  * are read times). Whoever needs "everything that arrived until now" (a stop, a resume after a pause) calls
  * `drain`, which reads every queued datagram first.
  */
-import type { Socket } from 'node:dgram';
+import type { RemoteInfo, Socket } from 'node:dgram';
 
 /** The part of Node's UDP handle (UDPWrap) used here. */
 interface UdpHandle {
@@ -62,16 +62,24 @@ export class PacedReads {
   }
 
   /**
-   * Read `socket` on the tick from now on (it must be bound). False when its handle cannot be reached: it then
-   * keeps reading every datagram as it comes. Forgotten by `forget` or when the socket closes.
+   * Hand `socket`'s datagrams to `listener`, read on the tick from now on (the socket must be bound). False when
+   * its handle cannot be reached: the listener then gets every datagram as it comes. A paced socket is forgotten
+   * by `forget` or when it closes.
    */
-  add(socket: Socket): boolean {
-    if (this.members.has(socket)) return true;
+  listen(socket: Socket, listener: (msg: Buffer, from: RemoteInfo) => void): boolean {
+    if (this.members.has(socket)) throw new Error('PacedReads: this socket already has its listener');
     const handle = udpHandle(socket);
-    if (!handle || handle.recvStop() !== 0) return false;
+    if (!handle || handle.recvStop() !== 0) {
+      socket.on('message', listener);
+      return false;
+    }
     const member: Member = { handle, got: 0, reading: false };
     this.members.set(socket, member);
-    socket.on('message', () => void member.got++);
+    // One listener that also counts: a second one would cost an array copy per datagram in emit().
+    socket.on('message', (msg, from) => {
+      member.got++;
+      listener(msg, from);
+    });
     socket.once('close', () => this.forget(socket));
     this.timer ??= setInterval(() => this.startPass(), this.intervalMs);
     return true;

@@ -16,7 +16,7 @@
  * encrypts it (DESIGN §5) and stores it. Chunks are delivered one at a time, in order; a slow `onChunk` queues
  * later chunks in memory. `stop()` waits for every `onChunk` to settle.
  */
-import { createSocket, type Socket } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIP, isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import * as sdpTransform from 'sdp-transform';
@@ -134,8 +134,14 @@ class UdpRecorder implements Recorder {
     this.port = socket.address().port;
     this.log = opts.log.child({ mod: 'recorder', port: this.port });
     const vad = opts.vad ?? true;
-    if (pacer?.add(socket)) this.reads = pacer;
-    else if (pacer && !unpacedWarned) {
+    const onMessage = (msg: Buffer, from: RemoteInfo): void => {
+      const src = this.forkSource;
+      if (src && from.port === src.port && from.address === src.address) this.pipeline.push(msg, performance.now());
+      else this.dropForeign(from);
+    };
+    if (pacer?.listen(socket, onMessage)) this.reads = pacer;
+    else if (!pacer) socket.on('message', onMessage);
+    else if (!unpacedWarned) {
       unpacedWarned = true;
       this.log.warn('recorder sockets cannot be read on a tick on this Node version: each datagram wakes the process (more CPU per call)');
     }
@@ -146,11 +152,6 @@ class UdpRecorder implements Recorder {
       reorderMs: REORDER_MS + (this.reads ? this.reads.intervalMs : 0),
       ...(opts.pauseBehavior !== undefined && { pauseBehavior: opts.pauseBehavior }),
       onChunk: (chunk) => this.deliver(chunk, opts.onChunk),
-    });
-    socket.on('message', (msg, from) => {
-      const src = this.forkSource;
-      if (src && from.port === src.port && from.address === src.address) this.pipeline.push(msg, performance.now());
-      else this.dropForeign(from);
     });
     socket.on('error', (err) => this.log.warn({ err: errorMessage(err) }, 'recorder socket error'));
   }

@@ -27,9 +27,8 @@ test('a paced socket is read only on a pass: datagrams wait in the kernel, then 
   const rx = await bound();
   const tx = await bound();
   let got = 0;
-  rx.on('message', () => void got++);
   try {
-    assert.equal(pacer.add(rx), true, 'this Node exposes the UDP handle: recorder sockets are paced');
+    assert.equal(pacer.listen(rx, () => void got++), true, 'this Node exposes the UDP handle: recorder sockets are paced');
     for (let i = 0; i < 200; i++) tx.send(Buffer.from([i]), rx.address().port, '127.0.0.1');
     await sleep(SETTLE_MS);
     assert.equal(got, 0, 'nothing is read between passes');
@@ -54,9 +53,8 @@ test('the tick reads the paced sockets together', async () => {
   const rx = [await bound(), await bound()];
   const tx = await bound();
   const got = [0, 0];
-  rx.forEach((s, i) => s.on('message', () => void (got[i] as number)++));
   try {
-    for (const s of rx) pacer.add(s);
+    rx.forEach((s, i) => pacer.listen(s, () => void (got[i] as number)++));
     for (const s of rx) for (let i = 0; i < 3; i++) tx.send(Buffer.from([i]), s.address().port, '127.0.0.1');
     await until('a tick reads both sockets', () => got[0] === 3 && got[1] === 3, 2000, 5);
   } finally {
