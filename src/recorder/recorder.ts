@@ -127,6 +127,8 @@ class UdpRecorder implements Recorder {
   private stopping: Promise<RecorderSummary> | undefined;
   /** A resume waiting for the datagrams that arrived during the pause to be read (as paused). */
   private resumeWanted = false;
+  /** Counts resumes, so a drain finishing for an earlier (since cancelled) resume does not end a later pause early. */
+  private resumes = 0;
   private readonly reads: PacedReads | undefined;
 
   constructor(opts: RecorderOptions, private readonly socket: Socket, pacer: PacedReads | undefined) {
@@ -211,9 +213,10 @@ class UdpRecorder implements Recorder {
   resume(): boolean {
     if (this.stopping !== undefined || !this.pipeline.paused || this.resumeWanted) return false;
     this.resumeWanted = true;
+    const resume = ++this.resumes;
     // Datagrams still queued arrived during the pause: they go in as paused, then the pipeline resumes.
     this.drain(() => {
-      if (!this.resumeWanted || this.stopping !== undefined) return;
+      if (!this.resumeWanted || resume !== this.resumes || this.stopping !== undefined) return;
       this.resumeWanted = false;
       this.pipeline.resume();
     });
