@@ -4,7 +4,7 @@
  *
  * Why: a fork sends 50 datagrams a second and the forks are not in step, so read as they come, every datagram
  * costs a wake-up of the event loop (epoll, timers, a callback scope), which measured as much as the recorder's
- * own work (scripts/bench-recorder-live.ts). Read every `intervalMs`, each socket hands over the 2-3 datagrams
+ * own work (scripts/bench-recorder-live.ts). Read every `intervalMs`, each socket hands over the datagrams
  * queued in the kernel since the last tick in one go, one stream after the other, with libopus still warm.
  * Recording does not care about latency; the kernel holds what waits (the sockets ask for a 1 MiB buffer).
  *
