@@ -10,7 +10,7 @@
  * with utime+stime of /proc/self/stat; the sender is another process and not counted) over the measuring window,
  * per stream (% of one core) and per packet received (µs).
  *
- *   node --import tsx scripts/bench-recorder-live.ts [--streams 20,50,100] [--seconds 20] [--warmup 3] [--vad on|off] [--read-ms 50]
+ *   node --import tsx scripts/bench-recorder-live.ts [--streams 20,50,100] [--seconds 20] [--warmup 3] [--vad on|off] [--read-ms 100]
  *     --read-ms: the recorders' read tick (0: read each datagram as it lands, as before paced reads)
  *   node --import tsx scripts/bench-recorder-live.ts --floor    (bare sockets that only count: Node's and the kernel's share)
  *   node --cpu-prof --cpu-prof-dir=prof --import tsx scripts/bench-recorder-live.ts --streams 50    (where time goes)
