@@ -4,7 +4,7 @@
  * Why our own: the npm registry has no maintained Ogg *muxer* for raw Opus packets. `ogg-opus-decoder` and
  * `@wasm-audio-decoders/*` only decode; `ogg-packet` builds libogg structs for the unmaintained native
  * `ogg` addon; `is-ogg` only sniffs. Muxing is small (page header, lacing, CRC), and owning it lets the
- * recorder cut chunks exactly at page boundaries without copying packets more than once.
+ * recorder cut chunks exactly at page boundaries.
  *
  * Rules kept here:
  * - page 0 holds only OpusHead (BOS flag), page 1 only OpusTags; both have granule position 0;
@@ -73,8 +73,10 @@ export class OggOpusMuxer {
   private totalSamples = 0;
   private headersWritten = false;
   private isEnded = false;
-  // The open page: packets referenced, not copied, until the page is closed.
-  private readonly parts: Uint8Array[] = [];
+  // The open page: its packets' bytes, copied in as they come. Holding the packets themselves would keep every
+  // datagram they are views of alive for up to a page (a second), long enough for the GC to promote them.
+  private body = new Uint8Array(0);
+  private packets = 0;
   private readonly lacing = new Uint8Array(255);
   private segments = 0;
   private bodyBytes = 0;
@@ -99,7 +101,7 @@ export class OggOpusMuxer {
 
   /** Packets waiting on the open page. */
   get openPackets(): number {
-    return this.parts.length;
+    return this.packets;
   }
 
   get ended(): boolean {
@@ -107,8 +109,8 @@ export class OggOpusMuxer {
   }
 
   /**
-   * Add one Opus packet of `samples` 48 kHz samples (from its TOC: see `opusPacketSamples`). The muxer keeps a
-   * reference to `packet` until its page closes: do not modify it meanwhile.
+   * Add one Opus packet of `samples` 48 kHz samples (from its TOC: see `opusPacketSamples`). Its bytes are
+   * copied: `packet` may be reused at once.
    */
   write(packet: Uint8Array, samples: number): void {
     if (this.isEnded) throw new Error('OggOpusMuxer: write after end');
@@ -117,7 +119,7 @@ export class OggOpusMuxer {
     if (!this.headersWritten) this.writeHeaders(false);
     const segs = ((n / 255) | 0) + 1;
     if (
-      this.parts.length > 0 &&
+      this.packets > 0 &&
       (this.segments + segs > 255 || this.bodyBytes + n > this.maxPageBytes || this.pageSamples >= this.maxPageSamples)
     ) {
       this.closePage(0);
@@ -127,7 +129,13 @@ export class OggOpusMuxer {
     for (let k = 1; k < segs; k++) lacing[s++] = 255;
     lacing[s++] = n % 255;
     this.segments = s;
-    this.parts.push(packet);
+    if (this.bodyBytes + n > this.body.length) {
+      const grown = new Uint8Array(Math.min(OGG_MAX_BODY, Math.max(this.maxPageBytes, this.bodyBytes + n, 2 * this.body.length)));
+      grown.set(this.body.subarray(0, this.bodyBytes));
+      this.body = grown;
+    }
+    this.body.set(packet, this.bodyBytes);
+    this.packets++;
     this.bodyBytes += n;
     this.pageSamples += samples;
     this.totalSamples += samples;
@@ -135,7 +143,7 @@ export class OggOpusMuxer {
 
   /** Close the open page now (no EOS), e.g. at a chunk boundary. Does nothing when it is empty. */
   flush(): void {
-    if (this.parts.length > 0) this.closePage(0);
+    if (this.packets > 0) this.closePage(0);
   }
 
   /**
@@ -145,7 +153,7 @@ export class OggOpusMuxer {
   end(): void {
     if (this.isEnded) return;
     if (!this.headersWritten) this.writeHeaders(true);
-    else if (this.parts.length > 0) this.closePage(OGG_EOS);
+    else if (this.packets > 0) this.closePage(OGG_EOS);
     else {
       // Only reachable when a caller flushes and then ends: an EOS page that holds no packet and repeats the
       // last granule. The recorder never does this: it cuts chunks lazily, so its last page carries audio.
@@ -175,8 +183,8 @@ export class OggOpusMuxer {
   }
 
   private closePage(flags: number): void {
-    this.emit(flags, this.totalSamples, this.parts, this.bodyBytes, this.parts.length, false, this.segments);
-    this.parts.length = 0;
+    this.emit(flags, this.totalSamples, [this.body.subarray(0, this.bodyBytes)], this.bodyBytes, this.packets, false, this.segments);
+    this.packets = 0;
     this.segments = 0;
     this.bodyBytes = 0;
     this.pageSamples = 0;

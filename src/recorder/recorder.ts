@@ -7,17 +7,23 @@
  * everything else; what reached the socket before that (a sender racing the subscription) is dropped here
  * and counted as `foreignSource` (DESIGN §4.8). The intake then still locks to one SSRC.
  *
+ * The socket is read on a shared tick (`PacedReads`, every `readIntervalMs`), not per datagram: that halves what a
+ * recorded call costs the process. So a stop, and a resume after a pause, first read what is queued in the kernel:
+ * what arrived before a stop is kept, what arrived during a pause is not. A pause takes effect at once, so up to
+ * `readIntervalMs` of audio that was still queued when it came is treated as paused too.
+ *
  * The recorder never writes to disk or network itself: every chunk goes to `onChunk`, where the caller
  * encrypts it (DESIGN §5) and stores it. Chunks are delivered one at a time, in order; a slow `onChunk` queues
  * later chunks in memory. `stop()` waits for every `onChunk` to settle.
  */
-import { createSocket, type Socket } from 'node:dgram';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { isIP, isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import * as sdpTransform from 'sdp-transform';
 import type { MediaDescription } from 'sdp-transform';
 import { MonologueError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import { PacedReads } from './paced-reads.js';
 import { RecordingPipeline, type PauseBehavior, type RecordingChunk, type RecordingSummary } from './pipeline.js';
 import type { VoiceActivityOptions } from './voice-activity.js';
 
@@ -33,7 +39,28 @@ export interface RecorderOptions {
   vad?: boolean | VoiceActivityOptions;
   /** What a pause writes: silence (default) or nothing. */
   pauseBehavior?: PauseBehavior;
+  /** Read the socket every this many ms (default 100), together with the other recorders; 0: per datagram. */
+  readIntervalMs?: number;
 }
+
+/**
+ * Default read tick: ~5 datagrams per fork per read. Each paced socket still costs one wake-up per tick (libuv
+ * takes a stopped socket out of epoll only when it next fires), so a longer tick pays less; measured 50 against
+ * 100 ms: ~10% less CPU per packet at 20 forks. The reorder window is widened by the tick.
+ */
+export const READ_INTERVAL_MS = 100;
+
+/** How long the intake waits for a packet that arrives out of order (arrival time). */
+const REORDER_MS = 100;
+
+/** One pacer per interval, shared by every recorder of the process: one tick reads them all. */
+const pacers = new Map<number, PacedReads>();
+function pacerFor(intervalMs: number): PacedReads {
+  let p = pacers.get(intervalMs);
+  if (!p) pacers.set(intervalMs, (p = new PacedReads(intervalMs)));
+  return p;
+}
+let unpacedWarned = false;
 
 export interface RecorderSummary extends RecordingSummary {
   /** `onChunk` calls that threw or rejected (the recording is then incomplete). */
@@ -88,7 +115,8 @@ export async function createRecorder(opts: RecorderOptions): Promise<Recorder> {
   } catch {
     // The OS cap (net.core.rmem_max) applies; the default is enough for one stream.
   }
-  return new UdpRecorder(opts, socket);
+  const interval = opts.readIntervalMs ?? READ_INTERVAL_MS;
+  return new UdpRecorder(opts, socket, interval > 0 ? pacerFor(interval) : undefined);
 }
 
 class UdpRecorder implements Recorder {
@@ -101,24 +129,43 @@ class UdpRecorder implements Recorder {
   private foreignSource = 0;
   private forkSource: ForkSource | undefined;
   private stopping: Promise<RecorderSummary> | undefined;
+  /** A resume waiting for the datagrams that arrived during the pause to be read (as paused). */
+  private resumeWanted = false;
+  /** Counts resumes, so a drain finishing for an earlier (since cancelled) resume does not end a later pause early. */
+  private resumes = 0;
+  private readonly reads: PacedReads | undefined;
 
-  constructor(opts: RecorderOptions, private readonly socket: Socket) {
+  constructor(opts: RecorderOptions, private readonly socket: Socket, pacer: PacedReads | undefined) {
     this.host = opts.host;
     this.port = socket.address().port;
     this.log = opts.log.child({ mod: 'recorder', port: this.port });
     const vad = opts.vad ?? true;
-    this.pipeline = new RecordingPipeline({
-      chunkSeconds: opts.chunkSeconds,
-      vad,
-      ...(opts.pauseBehavior !== undefined && { pauseBehavior: opts.pauseBehavior }),
-      onChunk: (chunk) => this.deliver(chunk, opts.onChunk),
-    });
-    socket.on('message', (msg, from) => {
+    const onMessage = (msg: Buffer, from: RemoteInfo): void => {
       const src = this.forkSource;
       if (src && from.port === src.port && from.address === src.address) this.pipeline.push(msg, performance.now());
       else this.dropForeign(from);
+    };
+    if (pacer?.listen(socket, onMessage)) this.reads = pacer;
+    else if (!pacer) socket.on('message', onMessage);
+    else if (!unpacedWarned) {
+      unpacedWarned = true;
+      this.log.warn('recorder sockets cannot be read on a tick on this Node version: each datagram wakes the process (more CPU per call)');
+    }
+    this.pipeline = new RecordingPipeline({
+      chunkSeconds: opts.chunkSeconds,
+      vad,
+      // Arrival times are read times, late by up to a tick: a reordered packet still gets its 100 ms.
+      reorderMs: REORDER_MS + (this.reads ? this.reads.intervalMs : 0),
+      ...(opts.pauseBehavior !== undefined && { pauseBehavior: opts.pauseBehavior }),
+      onChunk: (chunk) => this.deliver(chunk, opts.onChunk),
     });
     socket.on('error', (err) => this.log.warn({ err: errorMessage(err) }, 'recorder socket error'));
+  }
+
+  /** Run `then` once everything queued on the socket has been read (at once when it is read per datagram). */
+  private drain(then: () => void): void {
+    if (this.reads) this.reads.drain(then);
+    else then();
   }
 
   get payloadType(): number {
@@ -155,15 +202,29 @@ class UdpRecorder implements Recorder {
   }
 
   get paused(): boolean {
-    return this.pipeline.paused;
+    return this.pipeline.paused && !this.resumeWanted;
   }
 
   pause(): boolean {
-    return this.stopping === undefined && this.pipeline.pause();
+    if (this.stopping !== undefined) return false;
+    if (this.resumeWanted) {
+      this.resumeWanted = false; // the pipeline never left the pause
+      return true;
+    }
+    return this.pipeline.pause();
   }
 
   resume(): boolean {
-    return this.stopping === undefined && this.pipeline.resume();
+    if (this.stopping !== undefined || !this.pipeline.paused || this.resumeWanted) return false;
+    this.resumeWanted = true;
+    const resume = ++this.resumes;
+    // Datagrams still queued arrived during the pause: they go in as paused, then the pipeline resumes.
+    this.drain(() => {
+      if (!this.resumeWanted || resume !== this.resumes || this.stopping !== undefined) return;
+      this.resumeWanted = false;
+      this.pipeline.resume();
+    });
+    return true;
   }
 
   summary(): RecorderSummary {
@@ -172,6 +233,9 @@ class UdpRecorder implements Recorder {
 
   stop(): Promise<RecorderSummary> {
     this.stopping ??= (async () => {
+      // What arrived before the stop belongs to the recording: read it, then close.
+      await new Promise<void>((resolve) => this.drain(resolve));
+      this.reads?.forget(this.socket);
       await new Promise<void>((resolve) => {
         try {
           this.socket.close(() => resolve());

@@ -6,9 +6,13 @@
  * above `thresholdDbfs`, and talk continues for `hangoverMs` after the last loud frame (so the gaps between
  * words count as talk). Inserted silence (loss, DTX) is not decoded: it counts as quiet time.
  *
- * Cost: one libopus decode per packet, ~16-18 µs for a 20 ms CELT frame on this machine, at 48 or 16 kHz
- * alike (CELT synthesizes at full band either way); it dominates the recorder's CPU. We decode at 16 kHz
- * by default: energy for voice sits below 8 kHz, and the level loop touches a third of the samples.
+ * Cost: one libopus decode per packet, the floor of the recorder's CPU. Measured on this machine (20 ms packets
+ * from libopus in VoIP mode at 32 kbit/s, as a browser sends): speech (hybrid and CELT packets) ~19-23 µs at 16 kHz,
+ * ~23 µs at 24 kHz, ~29-35 µs at 48 kHz; a tone (CELT) ~15-20 µs at 16 kHz, ~18-23 µs at 48 kHz; 8 kHz costs what
+ * 16 kHz does (CELT synthesises at full band and then decimates; SILK's resampler is what 48 kHz adds).
+ * We decode at 16 kHz by default: voice-band energy is below 8 kHz. What it leaves out is above 8 kHz, so it never
+ * counts more talk than a 48 kHz decode, matches it on voice-band tones, and counts less on bright fricatives
+ * (test/recorder/vad-rate.test.ts pins both).
  */
 import opus from '@discordjs/opus';
 
