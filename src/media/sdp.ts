@@ -214,9 +214,9 @@ export function payloadTypes(m: MediaDescription): number[] {
     .filter((n) => Number.isInteger(n) && n >= 0 && n <= 127);
 }
 
-/** Lower-case codec names of the audio m-line, in payload order (static PCMU/PCMA included). */
-export function codecNames(sdp: string): string[] {
-  const m = sdpTransform.parse(sdp).media?.[0];
+/** Lower-case codec names of the audio m-line, in payload order (static PCMU/PCMA included); an SDP already parsed is not parsed again. */
+export function codecNames(sdp: string | SessionDescription): string[] {
+  const m = (typeof sdp === 'string' ? sdpTransform.parse(sdp) : sdp).media?.[0];
   if (!m) return [];
   const names = new Map<number, string>();
   for (const r of m.rtp ?? []) names.set(r.payload, r.codec.toLowerCase());
