@@ -31,8 +31,13 @@ export async function createMigrator(db: Db, isPg: boolean): Promise<Migrator> {
   return new Migrator({ db, provider: migrationProvider, migrationTableSchema: rows[0]?.schema ?? 'public' });
 }
 
-/** `postgres://…` → PostgreSQL; anything else is a SQLite file path. Runs migrations. */
-export async function openDatabase(target: string): Promise<DatabaseHandle> {
+/**
+ * `postgres://…` → PostgreSQL; anything else is a SQLite file path. Runs migrations. `sqliteSync` (SQLite only,
+ * default `normal`): in WAL mode `normal` syncs at checkpoints, not at every commit: the database never corrupts
+ * and a dead process loses nothing, but a power loss may roll back the last commits. `full` syncs every commit
+ * (measured here: ~60 µs more CPU and ~0.15 ms with the event loop blocked per commit; a call makes five).
+ */
+export async function openDatabase(target: string, opts: { sqliteSync?: 'normal' | 'full' } = {}): Promise<DatabaseHandle> {
   const isPg = /^postgres(ql)?:\/\//.test(target);
   let db: Db;
   if (isPg) {
@@ -48,6 +53,7 @@ export async function openDatabase(target: string): Promise<DatabaseHandle> {
     }
     const file = new SQLite(target);
     file.pragma('journal_mode = WAL');
+    file.pragma(`synchronous = ${opts.sqliteSync === 'full' ? 'FULL' : 'NORMAL'}`);
     file.pragma('busy_timeout = 5000');
     file.pragma('foreign_keys = ON');
     db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: withStatementCache(file) }) });
