@@ -84,7 +84,7 @@ export async function openStore(config: Config): Promise<{ db: DatabaseHandle; v
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const vault = createPhoneVault(loadOrCreateKey(config.secrets.phoneKeyFile || join(dataDir, 'keys', 'phone.key')));
-  const db = await openDatabase(config.database.url || join(dataDir, 'monologue.db'));
+  const db = await openDatabase(config.database.url || join(dataDir, 'monologue.db'), { sqliteSync: config.database.sqliteSync });
   await resealLegacyPhones(db.db, vault);
   return { db, vault, users: createUsers(db.db, vault), tokens: createTokens(db.db) };
 }

@@ -1,4 +1,4 @@
-import type { AttemptTimes, CallRecords } from './records.js';
+import type { CallRecords } from './records.js';
 
 /** The paid-dialing policy (DESIGN §4.9), as configured under `calls`. */
 export interface DialingPolicyOptions {
@@ -88,37 +88,28 @@ export class DialingPolicy {
    * or live on another node) count from their records.
    */
   async plan(userId: string, live: readonly LiveAnswered[]): Promise<Map<string, number>> {
-    const liveIds = new Set(live.map((c) => c.id));
-    const others = (await this.records.outboundSince(userId, utcDayStart(this.now()))).filter((r) => !liveIds.has(r.id));
     const now = this.now();
-    const spent = this.dialedMs(others, now) + live.reduce((sum, c) => sum + Math.max(0, now - c.answeredAt), 0);
+    const others = await this.tally(userId, now, live.map((c) => c.id));
+    const spent = others.answeredMs + live.reduce((sum, c) => sum + Math.max(0, now - c.answeredAt), 0);
     const share = Math.max(0, this.options.dailyMaxMinutes * 60_000 - spent) / Math.max(1, live.length);
     return new Map(live.map((c) => [c.id, now + share]));
   }
 
   private async dailyRefusal(userId: string): Promise<Refusal | undefined> {
     const { dailyMaxCallAttempts: attempts, dailyMaxMinutes: minutes } = this.options;
-    const today = await this.records.outboundSince(userId, utcDayStart(this.now()));
-    if (today.length >= attempts) {
+    const today = await this.tally(userId, this.now());
+    if (today.attempts >= attempts) {
       return refusal('DAILY_LIMIT', `at most ${attempts} calls a day; the count starts again at 00:00 UTC`);
     }
-    if (this.dialedMs(today, this.now()) >= minutes * 60_000) {
+    if (today.answeredMs >= minutes * 60_000) {
       return refusal('DAILY_LIMIT', `at most ${minutes} minutes of calls a day; the count starts again at 00:00 UTC`);
     }
     return undefined;
   }
 
-  /** Answered time of these attempts; one still open counts up to now, but not past the maximum length. */
-  private dialedMs(attempts: readonly AttemptTimes[], now: number): number {
-    const maxMs = this.options.maxCallSeconds * 1000;
-    let total = 0;
-    for (const a of attempts) {
-      if (a.answeredAt === null) continue;
-      // Open: live here or elsewhere, or left open by a crash, which would otherwise count all day.
-      const end = a.endedAt ?? Math.min(now, a.answeredAt + maxMs);
-      total += Math.max(0, end - a.answeredAt);
-    }
-    return total;
+  /** The user's attempts of the UTC day holding `now`, counted in the database (see CallRecords.outboundTally). */
+  private tally(userId: string, now: number, except?: readonly string[]) {
+    return this.records.outboundTally(userId, utcDayStart(now), { now, maxCallMs: this.options.maxCallSeconds * 1000, ...(except && { except }) });
   }
 }
 

@@ -1,4 +1,6 @@
+import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
+import { toSafeInt } from '../payouts/ledger.js';
 import type { PhoneVault } from '../crypto/phone-vault.js';
 import type { EndReason } from './ports.js';
 
@@ -35,15 +37,19 @@ export interface CallRecords {
   update(id: string, patch: CallRecordPatch): Promise<void>;
   /** Owner-scoped read: another user's id reads as missing. */
   get(userId: string, id: string): Promise<CallRecord | undefined>;
-  /** The user's outbound attempts created at or after `since`: what the daily caps count. */
-  outboundSince(userId: string, since: number): Promise<AttemptTimes[]>;
+  /**
+   * What the daily caps count, summed in the database rather than read row by row: the user's outbound
+   * attempts created at or after `since`, and their answered time. An attempt still open (live here or on
+   * another node, or left open by a crash, which would otherwise count all day) counts up to `now`, but not
+   * past `maxCallMs` after its answer. `except`: calls left out (the live ones a plan counts itself).
+   */
+  outboundTally(userId: string, since: number, opts: { now: number; maxCallMs: number; except?: readonly string[] }): Promise<OutboundTally>;
 }
 
-/** When an outbound attempt was answered and ended (null: not answered / still live or lost in a crash). */
-export interface AttemptTimes {
-  id: string;
-  answeredAt: number | null;
-  endedAt: number | null;
+/** The user's outbound attempts over a period: how many, and how long they were answered in all. */
+export interface OutboundTally {
+  attempts: number;
+  answeredMs: number;
 }
 
 export function createCallRecords(db: Db, vault: PhoneVault): CallRecords {
@@ -81,17 +87,22 @@ export function createCallRecords(db: Db, vault: PhoneVault): CallRecords {
       if (Object.keys(set).length === 0) return;
       await db.updateTable('calls').set(set).where('id', '=', id).execute();
     },
-    async outboundSince(userId, since) {
-      // Served by the (user_id, created_at) index; a day holds at most calls.dailyMaxCallAttempts rows.
-      const rows = await db
+    async outboundTally(userId, since, { now, maxCallMs, except = [] }) {
+      // Served by the (user_id, created_at) index. Plain CASE arithmetic: the same SQL on SQLite and PostgreSQL.
+      const end = sql`case when ended_at is not null then ended_at when answered_at + ${maxCallMs} < ${now} then answered_at + ${maxCallMs} else ${now} end`;
+      let q = db
         .selectFrom('calls')
-        .select(['id', 'answered_at', 'ended_at'])
+        .select([
+          sql<number | string>`count(*)`.as('attempts'),
+          sql<number | string | null>`sum(case when answered_at is null then 0 when ${end} > answered_at then ${end} - answered_at else 0 end)`.as('answered_ms'),
+        ])
         .where('user_id', '=', userId)
         .where('created_at', '>=', since)
-        .where('direction', '=', 'outbound')
-        .execute();
-      const num = (v: number | null) => (v === null ? null : Number(v));
-      return rows.map((r) => ({ id: r.id, answeredAt: num(r.answered_at), endedAt: num(r.ended_at) }));
+        .where('direction', '=', 'outbound');
+      if (except.length > 0) q = q.where('id', 'not in', except);
+      const row = await q.executeTakeFirstOrThrow();
+      // PostgreSQL sums bigint as numeric, which arrives as a string.
+      return { attempts: toSafeInt(row.attempts, 'attempts'), answeredMs: toSafeInt(row.answered_ms, 'answered_ms') };
     },
     async get(userId, id) {
       const r = await db.selectFrom('calls').selectAll().where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();

@@ -64,6 +64,8 @@ export const ConfigSchema = Type.Object(
       {
         /** empty: SQLite file `monologue.db` in dataDir; `postgres://…`: PostgreSQL */
         url: Type.String({ pattern: '^$|^postgres(ql)?://', description: 'empty or a postgres:// URL' }),
+        /** SQLite only: `normal` (WAL, no fsync per commit; a power loss may roll back the last commits) or `full` */
+        sqliteSync: Type.Union([Type.Literal('normal'), Type.Literal('full')], { description: '"normal" or "full"' }),
       },
       { additionalProperties: false },
     ),

@@ -1,6 +1,6 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type SqliteDatabase } from 'kysely';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import type { Tables } from './tables.js';
@@ -31,8 +31,13 @@ export async function createMigrator(db: Db, isPg: boolean): Promise<Migrator> {
   return new Migrator({ db, provider: migrationProvider, migrationTableSchema: rows[0]?.schema ?? 'public' });
 }
 
-/** `postgres://…` → PostgreSQL; anything else is a SQLite file path. Runs migrations. */
-export async function openDatabase(target: string): Promise<DatabaseHandle> {
+/**
+ * `postgres://…` → PostgreSQL; anything else is a SQLite file path. Runs migrations. `sqliteSync` (SQLite only,
+ * default `normal`): in WAL mode `normal` syncs at checkpoints, not at every commit: the database never corrupts
+ * and a dead process loses nothing, but a power loss may roll back the last commits. `full` syncs every commit
+ * (measured here: ~60 µs more CPU and ~0.15 ms with the event loop blocked per commit; a call makes five).
+ */
+export async function openDatabase(target: string, opts: { sqliteSync?: 'normal' | 'full' } = {}): Promise<DatabaseHandle> {
   const isPg = /^postgres(ql)?:\/\//.test(target);
   let db: Db;
   if (isPg) {
@@ -48,9 +53,10 @@ export async function openDatabase(target: string): Promise<DatabaseHandle> {
     }
     const file = new SQLite(target);
     file.pragma('journal_mode = WAL');
+    file.pragma(`synchronous = ${opts.sqliteSync === 'full' ? 'FULL' : 'NORMAL'}`);
     file.pragma('busy_timeout = 5000');
     file.pragma('foreign_keys = ON');
-    db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: file }) });
+    db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: withStatementCache(file) }) });
   }
   const { error } = await createMigrator(db, isPg)
     .then((m) => m.migrateToLatest())
@@ -74,3 +80,31 @@ export async function openDatabase(target: string): Promise<DatabaseHandle> {
   };
 }
 
+
+/** Prepared statements kept per SQL text (see withStatementCache). */
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * Kysely's SQLite driver prepares every query anew, and better-sqlite3 compiles it in `prepare` (measured: ~5% of
+ * the service's time in closed-loop call setup). Keep the most recently used statements by SQL text, so a call's
+ * inserts, updates and lookups compile once per process. Safe because better-sqlite3 runs a statement to the end
+ * synchronously (`all`, `run`); Kysely only iterates one in `streamQuery`, which nothing here uses on SQLite.
+ */
+function withStatementCache(file: SQLite.Database): SqliteDatabase {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => file.close(),
+    prepare(text: string) {
+      let stmt = cache.get(text);
+      if (stmt) {
+        // Most recently used last: the first key is the one to evict.
+        cache.delete(text);
+      } else {
+        stmt = file.prepare(text);
+        if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+      }
+      cache.set(text, stmt);
+      return stmt;
+    },
+  };
+}

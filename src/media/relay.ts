@@ -10,6 +10,7 @@ import { DTMF_DIGITS, DTMF_TIMING, type MediaRelay, type MediaSession } from '..
 import { MonologueError, errorMessage } from '../errors.js';
 import type { NgClient, NgDict } from './ng-client.js';
 import { addBundle, answerForTrunk, answerDirection, checkTrunkSrtp, codecNames, sdpForTrunk, validateSdp, withDirection, withSettledDtlsRole, type TrunkCodec, type TrunkSrtp } from './sdp.js';
+import type { SessionDescription } from 'sdp-transform';
 import { PUBLIC_INTERFACE, RECORDER_INTERFACE } from './interfaces.js';
 import type { MediaLoss, MediaWatch } from './liveness.js';
 
@@ -275,6 +276,11 @@ class Session implements RtpengineSession {
    * offer from the trunk is answered with it, so the browser is never asked to renegotiate.
    */
   #dialerSdp: string | undefined;
+  /**
+   * rtpengine's answer to a dialer offer that left the DTLS role open (actpass): the role it settles is written
+   * into #dialerSdp only when that is next used (a mid-call offer, rare), not on every answered call.
+   */
+  #dialerRoleFrom: string | undefined;
   /** The codec the trunk leg runs (first of PCMU/PCMA/Opus in the last trunk-facing answer). */
   #trunkCodec: string | undefined;
   /** Which legs' media is held back from the other leg because the trunk's last offer said so. */
@@ -336,7 +342,7 @@ class Session implements RtpengineSession {
   }
 
   trunkAnswer(sdp: string): Promise<string> {
-    return this.#step('trunkAnswer', sdp, 'trunk', async (s) => {
+    return this.#step('trunkAnswer', sdp, 'trunk', async (s, parsed) => {
       const reply = await this.#ng.answer({
         ...this.#flags.trunkAnswer,
         'call-id': this.callId,
@@ -344,8 +350,8 @@ class Session implements RtpengineSession {
         'to-tag': this.#trunkTag,
         sdp: s,
       });
-      if (this.#dialerSdp && /a=setup:actpass/.test(this.#dialerSdp)) this.#dialerSdp = withSettledDtlsRole(this.#dialerSdp, reply.sdp);
-      this.#trunkCodec = firstTrunkCodec(s);
+      if (this.#dialerSdp && /a=setup:actpass/.test(this.#dialerSdp)) this.#dialerRoleFrom ??= reply.sdp;
+      this.#trunkCodec = firstTrunkCodec(parsed);
       return addBundle(reply.sdp);
     });
   }
@@ -461,7 +467,7 @@ class Session implements RtpengineSession {
     }
     return this.#enqueue(async () => {
       if (this.#closed) throw new MonologueError('MEDIA_CLOSED', `media session of ${this.callId} is closed`);
-      const dialerSdp = this.#dialerSdp;
+      const dialerSdp = this.#settledDialerSdp();
       if (!dialerSdp) throw new MonologueError('MEDIA_STATE', 'no dialer SDP to answer a mid-call offer with');
       try {
         // Outbound calls were offered from the dialer's tag; rtpengine takes an offer from the other
@@ -602,8 +608,18 @@ class Session implements RtpengineSession {
     this.#env.live.delete(this);
   }
 
-  /** Check order and input, then run `send` after earlier requests of this session settled. */
-  #step(step: Step, sdp: string, side: 'dialer' | 'trunk', send: (sdp: string) => Promise<string>): Promise<string> {
+  /** The dialer's SDP as it stands now, its DTLS role settled (see #dialerRoleFrom). */
+  #settledDialerSdp(): string | undefined {
+    if (this.#dialerSdp && this.#dialerRoleFrom !== undefined) {
+      this.#dialerSdp = withSettledDtlsRole(this.#dialerSdp, this.#dialerRoleFrom);
+      this.#dialerRoleFrom = undefined;
+    }
+    return this.#dialerSdp;
+  }
+
+  /** Check order and input, then run `send` (with the SDP as validated, parsed once) after earlier requests of this session settled. */
+  #step(step: Step, sdp: string, side: 'dialer' | 'trunk', send: (sdp: string, parsed: SessionDescription) => Promise<string>): Promise<string> {
+    let parsed: SessionDescription;
     try {
       if (this.#closed) throw new MonologueError('MEDIA_CLOSED', `media session of ${this.callId} is closed`);
       const rule = NEXT[step];
@@ -613,7 +629,7 @@ class Session implements RtpengineSession {
           `${step} is not allowed ${this.#lastStep ? `after ${this.#lastStep}` : 'before an offer'}`,
         );
       }
-      const parsed = validateSdp(sdp, side);
+      parsed = validateSdp(sdp, side);
       if (side === 'trunk') checkTrunkSrtp(parsed, this.#srtp);
       this.#lastStep = step;
       this.#direction = rule.direction;
@@ -628,7 +644,7 @@ class Session implements RtpengineSession {
       this.#allocated = true;
       if (!this.#lost) this.#env.live.add(this);
       try {
-        const out = await send(sdp);
+        const out = await send(sdp, parsed);
         if (step === 'trunkAnswer' || step === 'dialerAnswer') this.#startWatching();
         return out;
       } catch (err) {
@@ -668,6 +684,6 @@ class Session implements RtpengineSession {
 }
 
 /** The first codec of a trunk-facing SDP that the trunk leg can run (lower case), if any. */
-function firstTrunkCodec(sdp: string): string | undefined {
+function firstTrunkCodec(sdp: string | SessionDescription): string | undefined {
   return codecNames(sdp).find((c) => c === 'pcmu' || c === 'pcma' || c === 'opus');
 }

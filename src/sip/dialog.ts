@@ -242,7 +242,7 @@ export class Dialog implements DialogOwner {
   startSessionTimer(cfg: SessionTimerConfig, n: Negotiated): void {
     if (!n || this.destroyed) return;
     this.timer?.stop();
-    this.log.info({ seconds: n.seconds, weRefresh: n.weRefresh }, 'sip: session timer');
+    this.log.debug({ seconds: n.seconds, weRefresh: n.weRefresh }, 'sip: session timer');
     this.timer = new SessionTimer(cfg, { refresh: (s) => this.refreshSession(cfg, s), expire: () => this.expire() }, this.log, n.seconds, n.weRefresh);
   }
 

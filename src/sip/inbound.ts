@@ -110,7 +110,7 @@ export class InboundCall implements InboundLeg, DialogUser {
         content: sdp,
       });
       this.state = 'answered';
-      this.log.info('sip: answered');
+      this.log.debug('sip: answered');
       const ok = this.ok;
       this.core.stack.send(ok);
       this.okRetransmission.start({

@@ -3,6 +3,7 @@
  * (npm `sip`'s makeResponse shares `To`), tags and ids, and the checks that turn bad input into a
  * 4xx instead of a crash.
  */
+import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import type { NameAddr, SipHeaders, SipModule, SipRequest, SipResponse } from './sip-types.js';
 
@@ -122,15 +123,6 @@ function headProblem(data: Buffer, head: string, body: string, m: ReturnType<Sip
     if (Number(first) > body.length) return { status: 400, reason: 'Content-Length Too Large', why: 'body shorter than Content-Length' };
   }
   return undefined;
-}
-
-function isUtf8(b: Buffer): boolean {
-  try {
-    new TextDecoder('utf-8', { fatal: true }).decode(b);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Semantic checks of a parsed request (both transports). */

@@ -86,7 +86,8 @@ export class OutboundCall implements OutboundLeg, DialogUser {
     }
     this.core.track(this);
     this.timer = setTimeout(() => guarded(this.log, 'invite timeout', () => this.onTimeout()), this.inviteTimeoutMs);
-    this.log.info({ to: maskPhone(to) }, 'sip: INVITE out');
+    // Per-call lines below the call's own (`outbound call`, `call ended`) are debug: at info they cost every call a write.
+    this.log.debug({ to: maskPhone(to) }, 'sip: INVITE out');
     try {
       this.sendInvite(this.buildInvite(sdp));
     } catch (err) {
@@ -216,7 +217,7 @@ export class OutboundCall implements OutboundLeg, DialogUser {
     this.early.clear();
     if (!early) dialog.open(this);
     dialog.startSessionTimer(this.core.sessionTimers, negotiatedAsUac(rs, this.core.sessionTimers));
-    this.log.info('sip: answered');
+    this.log.debug('sip: answered');
     this.emit(() => this.listener.answered(rs.content ?? ''));
   }
 

@@ -49,7 +49,7 @@ test('the daily attempts cap counts the call records (seeded and real) and refus
   const refusedBefore = service.switchboard.refusedStarts.DAILY_LIMIT ?? 0;
   await assert.rejects(dialer.call('+15550002222'), /DAILY_LIMIT at most 3 calls a day/);
   assert.equal((service.switchboard.refusedStarts.DAILY_LIMIT ?? 0) - refusedBefore, 1);
-  assert.equal((await service.records.outboundSince(userId, 0)).length, 3);
+  assert.equal((await service.records.outboundTally(userId, 0, { now: Date.now(), maxCallMs: 0 })).attempts, 3);
 });
 
 test('the daily minutes cap refuses the next call with DAILY_LIMIT once a minute was dialled today', async () => {
@@ -99,7 +99,7 @@ test('each denied class is refused DESTINATION_NOT_ALLOWED, counted, and never r
     assert.equal(invites.length, 1, `the trunk saw only the allowed call: ${JSON.stringify(invites)}`);
     assert.match(invites[0]!, /^INVITE sip:\+15550002222@/);
     assert.equal((service.switchboard.refusedStarts.DESTINATION_NOT_ALLOWED ?? 0) - refusedBefore, denied.length);
-    const recorded = async () => (await service.records.outboundSince(id, 0)).length;
+    const recorded = async () => (await service.records.outboundTally(id, 0, { now: Date.now(), maxCallMs: 0 })).attempts;
     await until('the allowed call is recorded', async () => (await recorded()) >= 1, 5000);
     assert.equal(await recorded(), 1, 'refused starts leave no call record');
 

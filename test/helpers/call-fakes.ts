@@ -4,7 +4,7 @@
  * chooses. These fake our interfaces, never rtpengine, SIP or the database themselves (e2e tests use those).
  */
 import type { User, Users } from '../../src/accounts/users.js';
-import type { AttemptTimes, CallRecord, CallRecordPatch, CallRecords, Direction } from '../../src/calls/records.js';
+import type { CallRecord, CallRecordPatch, CallRecords, Direction, OutboundTally } from '../../src/calls/records.js';
 import type {
   DialerChannel,
   EndReason,
@@ -282,12 +282,15 @@ export class FakeRecords implements CallRecords {
     const r = this.rows.get(id);
     return Promise.resolve(r && r.userId === userId ? r : undefined);
   }
-  outboundSince(userId: string, since: number): Promise<AttemptTimes[]> {
-    return Promise.resolve(
-      [...this.rows.values()]
-        .filter((r) => r.userId === userId && r.direction === 'outbound' && r.createdAt >= since)
-        .map((r) => ({ id: r.id, answeredAt: r.answeredAt, endedAt: r.endedAt })),
-    );
+  outboundTally(userId: string, since: number, { now, maxCallMs, except = [] }: { now: number; maxCallMs: number; except?: readonly string[] }): Promise<OutboundTally> {
+    const rows = [...this.rows.values()].filter((r) => r.userId === userId && r.direction === 'outbound' && r.createdAt >= since && !except.includes(r.id));
+    let answeredMs = 0;
+    for (const r of rows) {
+      if (r.answeredAt === null) continue;
+      const end = r.endedAt ?? Math.min(now, r.answeredAt + maxCallMs);
+      answeredMs += Math.max(0, end - r.answeredAt);
+    }
+    return Promise.resolve({ attempts: rows.length, answeredMs });
   }
   endings(id: string): number {
     return this.patches.filter((p) => p.id === id && p.patch.endReason !== undefined).length;

@@ -54,7 +54,7 @@ for (const [kind, fresh] of databaseKinds) {
         assert.equal(results.slice(0, 12).filter((r) => r === 'admitted').length, 3);
         assert.equal(results.slice(0, 12).filter((r) => r === 'DAILY_LIMIT').length, 9);
         assert.equal(results[12], 'admitted');
-        assert.equal((await records.outboundSince(alice.id, utcDayStart(Date.now()))).length, 3);
+        assert.equal((await records.outboundTally(alice.id, utcDayStart(Date.now()), { now: Date.now(), maxCallMs: 600_000 })).attempts, 3);
       }));
 
     test('minutes: ended calls count whole, open ones up to now but not past the maximum length; what is left is shared', () =>
