@@ -92,7 +92,7 @@ export async function runCalls(h: Harness, o: CallsOptions): Promise<Report> {
     startedAt: startedAt.toISOString(),
     durationS: Math.round((Date.now() - startedAt.getTime()) / 100) / 10,
     options: { ...o },
-    calls: { attempted: book.attempted, answered: book.answered, failed: book.failed.toJSON(), failedTotal: book.failed.total },
+    calls: { attempted: book.attempted, answered: book.answered, recorded: book.recorded, failed: book.failed.toJSON(), failedTotal: book.failed.total },
     setupMs: percentiles(book.setupOut),
     setupInboundMs: book.setupIn.length ? percentiles(book.setupIn) : null,
     cpu: cpuReport('hold', window, { liveCalls: liveAtStart, setups: null }),

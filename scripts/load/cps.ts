@@ -85,7 +85,7 @@ export async function runCps(h: Harness, o: CpsOptions): Promise<Report> {
     startedAt: startedAt.toISOString(),
     durationS: Math.round((Date.now() - startedAt.getTime()) / 100) / 10,
     options: { ...o, loop: o.rate === undefined ? 'closed' : 'open', achievedCallsPerS: Math.round((answered / (window.wallMs / 1000)) * 10) / 10 },
-    calls: { attempted, answered, failed: failed.toJSON(), failedTotal: failed.total },
+    calls: { attempted, answered, recorded: 0, failed: failed.toJSON(), failedTotal: failed.total },
     setupMs: percentiles(setups),
     setupInboundMs: null,
     cpu: cpuReport('run', window, { liveCalls: null, setups: answered }),

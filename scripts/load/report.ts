@@ -49,7 +49,8 @@ export interface Report {
   startedAt: string;
   durationS: number;
   options: Record<string, unknown>;
-  calls: { attempted: number; answered: number; failed: Record<string, number>; failedTotal: number };
+  /** recorded: calls whose dialer was told `recording.started`. */
+  calls: { attempted: number; answered: number; recorded: number; failed: Record<string, number>; failedTotal: number };
   /** Outbound: call.start sent → call.answered received, ms. */
   setupMs: Percentiles;
   /** Inbound: call.incoming received → the dialer's media connected, ms (null without inbound calls). */

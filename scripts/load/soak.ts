@@ -63,11 +63,11 @@ export async function runSoak(h: Harness, o: SoakOptions): Promise<Report> {
     samples.push({ t: round1(elapsedS()), live: book.live, rssBytes: (await h.deployment.serviceRss()) ?? null, eventLoopP99Ms: lag === undefined ? null : round3(lag * 1000), handles: m?.sum('nodejs_active_handles_total') ?? null });
   };
   const sampling = (async () => {
-    while (!h.abort.aborted && performance.now() < deadline) {
+    for (;;) {
       await sample();
+      if (h.abort.aborted || performance.now() >= deadline - 50) return;
       await sleep(Math.min(o.sampleS * 1000, deadline - performance.now()), h.abort);
     }
-    await sample();
   })();
 
   // The steady-state CPU window opens at the end of the warm-up.
@@ -112,7 +112,7 @@ export async function runSoak(h: Harness, o: SoakOptions): Promise<Report> {
     startedAt: startedAt.toISOString(),
     durationS: Math.round((Date.now() - startedAt.getTime()) / 100) / 10,
     options: { ...o },
-    calls: { attempted: book.attempted, answered: book.answered, failed: book.failed.toJSON(), failedTotal: book.failed.total },
+    calls: { attempted: book.attempted, answered: book.answered, recorded: book.recorded, failed: book.failed.toJSON(), failedTotal: book.failed.total },
     setupMs: percentiles(book.setupOut),
     setupInboundMs: book.setupIn.length ? percentiles(book.setupIn) : null,
     cpu: cpuReport('steady', window, { liveCalls: liveReads ? round1(liveSum / liveReads) : null, setups: null }),
