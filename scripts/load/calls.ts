@@ -9,7 +9,7 @@ import type { DialerAccount } from './deployment.js';
 import { mapLimit, sleep, type Harness } from './harness.js';
 import { recorderCounters, type Scrape } from './metrics.js';
 import { startProgress } from './progress.js';
-import { cpuReport, recorderReport, type AudioReport, type Report } from './report.js';
+import { cpuReport, recorderReport, reportHead, type AudioReport, type CpuReport, type Report } from './report.js';
 import { percentiles, Tally } from './stats.js';
 import { DIALER_TONE_HZ, TONE_HEARD_DBFS, TRUNK_TONE_HZ } from './trunk-media.js';
 
@@ -83,24 +83,38 @@ export async function runCalls(h: Harness, o: CallsOptions): Promise<Report> {
   for (const { call, dialer } of calls) checkAudio(dialer, call, book);
   await hangUpAll(calls, book);
   progress.stop();
+  return finishCalls(h, { scenario: 'calls', options: o, startedAt, book, cpu: cpuReport('hold', window, { liveCalls: liveAtStart, setups: null }), serviceRssStart, metricsBefore, calls, dialers });
+}
+
+/** After the calls are hung up: the recorder figures once recordings have closed, then the report. */
+export async function finishCalls(
+  h: Harness,
+  r: {
+    scenario: 'calls' | 'soak';
+    options: object;
+    startedAt: Date;
+    book: CallBook;
+    cpu: CpuReport;
+    serviceRssStart: number | undefined;
+    metricsBefore: Scrape | undefined;
+    calls: ReadonlyArray<{ call: PlacedCall; dialer: WrtcDialer }>;
+    dialers: readonly WrtcDialer[];
+  },
+): Promise<Report> {
   const metricsAfter = await settledMetrics(h);
-  book.recorded = countRecorded(calls);
-  await closeDialers(dialers);
+  const { book } = r;
+  book.recorded = countRecorded(r.calls);
+  await closeDialers(r.dialers);
   return {
-    scenario: 'calls',
-    mode: h.deployment.mode,
-    startedAt: startedAt.toISOString(),
-    durationS: Math.round((Date.now() - startedAt.getTime()) / 100) / 10,
-    options: { ...o },
+    ...reportHead(h, r.scenario, r.startedAt, r.options),
     calls: { attempted: book.attempted, answered: book.answered, recorded: book.recorded, failed: book.failed.toJSON(), failedTotal: book.failed.total },
     setupMs: percentiles(book.setupOut),
     setupInboundMs: book.setupIn.length ? percentiles(book.setupIn) : null,
-    cpu: cpuReport('hold', window, { liveCalls: liveAtStart, setups: null }),
-    rss: { serviceStartBytes: serviceRssStart ?? null, serviceEndBytes: (await h.deployment.serviceRss()) ?? null },
-    recorder: recorderReport(recorderCounters(metricsBefore), recorderCounters(metricsAfter), book.recorded),
+    cpu: r.cpu,
+    rss: { serviceStartBytes: r.serviceRssStart ?? null, serviceEndBytes: (await h.deployment.serviceRss()) ?? null },
+    recorder: recorderReport(recorderCounters(r.metricsBefore), recorderCounters(metricsAfter), book.recorded),
     audio: audioReport(h, book),
-    metrics: metricsBefore !== undefined,
-    notes: [...h.deployment.notes, ...(h.abort.aborted ? ['interrupted: partial figures'] : [])],
+    metrics: r.metricsBefore !== undefined,
   };
 }
 

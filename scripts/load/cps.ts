@@ -10,7 +10,7 @@ import type { ServerMessage } from '../../src/signaling/messages.js';
 import type { DialerAccount } from './deployment.js';
 import { mapLimit, sleep, type Harness } from './harness.js';
 import { startProgress } from './progress.js';
-import { cpuReport, type Report } from './report.js';
+import { cpuReport, reportHead, type Report } from './report.js';
 import { percentiles, Tally } from './stats.js';
 
 export interface CpsOptions {
@@ -80,11 +80,7 @@ export async function runCps(h: Harness, o: CpsOptions): Promise<Report> {
   for (const s of sockets) s.close();
   const answered = setups.length;
   return {
-    scenario: 'cps',
-    mode: h.deployment.mode,
-    startedAt: startedAt.toISOString(),
-    durationS: Math.round((Date.now() - startedAt.getTime()) / 100) / 10,
-    options: { ...o, loop: o.rate === undefined ? 'closed' : 'open', achievedCallsPerS: Math.round((answered / (window.wallMs / 1000)) * 10) / 10 },
+    ...reportHead(h, 'cps', startedAt, { ...o, loop: o.rate === undefined ? 'closed' : 'open', achievedCallsPerS: Math.round((answered / (window.wallMs / 1000)) * 10) / 10 }),
     calls: { attempted, answered, recorded: 0, failed: failed.toJSON(), failedTotal: failed.total },
     setupMs: percentiles(setups),
     setupInboundMs: null,
@@ -93,7 +89,6 @@ export async function runCps(h: Harness, o: CpsOptions): Promise<Report> {
     recorder: null,
     audio: null,
     metrics: (await h.metrics()) !== undefined,
-    notes: [...h.deployment.notes, ...(h.abort.aborted ? ['interrupted: partial figures'] : [])],
   };
 }
 

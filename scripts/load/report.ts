@@ -94,6 +94,18 @@ export function recorderReport(before: RecorderCounters | undefined, after: Reco
   };
 }
 
+/** The fields every scenario's report starts with. */
+export function reportHead(h: { deployment: { mode: 'local' | 'target'; notes: readonly string[] }; abort: AbortSignal }, scenario: Report['scenario'], startedAt: Date, options: object) {
+  return {
+    scenario,
+    mode: h.deployment.mode,
+    startedAt: startedAt.toISOString(),
+    durationS: round1((Date.now() - startedAt.getTime()) / 1000),
+    options: { ...options },
+    notes: [...h.deployment.notes, ...(h.abort.aborted ? ['interrupted: partial figures'] : [])],
+  };
+}
+
 export function emit(report: Report): void {
   process.stdout.write(JSON.stringify(report) + '\n');
 }

@@ -5,25 +5,10 @@
  * and the end, when a leak shows and start-up allocation no longer does.
  */
 import { sleep, type Harness } from './harness.js';
-import { recorderCounters } from './metrics.js';
 import { startProgress } from './progress.js';
-import { cpuReport, recorderReport, type Report } from './report.js';
+import { cpuReport, type Report } from './report.js';
 import { percentiles, round1, round3 } from './stats.js';
-import {
-  audioReport,
-  CallBook,
-  checkAudio,
-  closeDialers,
-  connectDialers,
-  countRecorded,
-  hangUp,
-  placeCall,
-  requirePhones,
-  settledMetrics,
-  spread,
-  type CallsOptions,
-  type PlacedCall,
-} from './calls.js';
+import { CallBook, checkAudio, connectDialers, finishCalls, hangUp, placeCall, requirePhones, spread, type CallsOptions, type PlacedCall } from './calls.js';
 import type { WrtcDialer } from '../../test/helpers/wrtc-dialer.js';
 
 export interface SoakOptions extends CallsOptions {
@@ -103,26 +88,18 @@ export async function runSoak(h: Harness, o: SoakOptions): Promise<Report> {
   const window = await steady;
   await sampling;
   progress.stop();
-  const metricsAfter = await settledMetrics(h);
-  book.recorded = countRecorded(done);
-  await closeDialers(dialers);
-  return {
+  const report = await finishCalls(h, {
     scenario: 'soak',
-    mode: h.deployment.mode,
-    startedAt: startedAt.toISOString(),
-    durationS: Math.round((Date.now() - startedAt.getTime()) / 100) / 10,
-    options: { ...o },
-    calls: { attempted: book.attempted, answered: book.answered, recorded: book.recorded, failed: book.failed.toJSON(), failedTotal: book.failed.total },
-    setupMs: percentiles(book.setupOut),
-    setupInboundMs: book.setupIn.length ? percentiles(book.setupIn) : null,
+    options: o,
+    startedAt,
+    book,
     cpu: cpuReport('steady', window, { liveCalls: liveReads ? round1(liveSum / liveReads) : null, setups: null }),
-    rss: { serviceStartBytes: serviceRssStart ?? null, serviceEndBytes: (await h.deployment.serviceRss()) ?? null },
-    recorder: recorderReport(recorderCounters(metricsBefore), recorderCounters(metricsAfter), book.recorded),
-    audio: audioReport(h, book),
-    soak: growth(samples, o.warmupS),
-    metrics: metricsBefore !== undefined,
-    notes: [...h.deployment.notes, ...(h.abort.aborted ? ['interrupted: partial figures'] : [])],
-  };
+    serviceRssStart,
+    metricsBefore,
+    calls: done,
+    dialers,
+  });
+  return { ...report, soak: growth(samples, o.warmupS) };
 }
 
 /** Growth from the first sample at or after the warm-up to the last one. */

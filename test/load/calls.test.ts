@@ -23,7 +23,7 @@ test('calls: 2 recorded calls (one outbound, one inbound) held 3 s, both hear th
 });
 
 test('calls --no-record: users not enrolled, nothing recorded, audio still checked', async () => {
-  const r = cleanRun(await runLoad(['calls', '--calls', '1', '--hold', '1', '--no-record']), 1);
+  const r = cleanRun(await runLoad(['calls', '--calls', '1', '--hold', '2', '--no-record']), 1);
   assert.equal(r.calls.recorded, 0);
   audioPassed(r, 1);
 });
