@@ -54,14 +54,7 @@ export class CallBook {
 }
 
 export async function runCalls(h: Harness, o: CallsOptions): Promise<Report> {
-  const startedAt = new Date();
-  const directions = spread(o.calls, o.mix);
-  const accounts = await h.deployment.accounts(o.calls, o.record);
-  requirePhones(accounts, directions);
-  const dialers = await connectDialers(h, accounts);
-  const book = new CallBook();
-  const metricsBefore = await h.metrics();
-  const serviceRssStart = await h.deployment.serviceRss();
+  const { startedAt, directions, accounts, dialers, book, metricsBefore, serviceRssStart } = await prepareCalls(h, o);
   const progress = startProgress('calls', async () => ({ done: book.attempted, total: o.calls, live: book.live, answered: book.answered, failed: book.failed.total, setupP95: percentiles(book.setupOut).p95, ...(await h.liveCpu()) }));
 
   // Ramp: call i starts at i / rate seconds.
@@ -84,6 +77,16 @@ export async function runCalls(h: Harness, o: CallsOptions): Promise<Report> {
   await hangUpAll(calls, book);
   progress.stop();
   return finishCalls(h, { scenario: 'calls', options: o, startedAt, book, cpu: cpuReport('hold', window, { liveCalls: liveAtStart, setups: null }), serviceRssStart, metricsBefore, calls, dialers });
+}
+
+/** Users, their connected dialers and the starting figures, for one call slot per `o.calls`. */
+export async function prepareCalls(h: Harness, o: CallsOptions) {
+  const startedAt = new Date();
+  const directions = spread(o.calls, o.mix);
+  const accounts = await h.deployment.accounts(o.calls, o.record);
+  requirePhones(accounts, directions);
+  const dialers = await connectDialers(h, accounts);
+  return { startedAt, directions, accounts, dialers, book: new CallBook(), metricsBefore: await h.metrics(), serviceRssStart: await h.deployment.serviceRss() };
 }
 
 /** After the calls are hung up: the recorder figures once recordings have closed, then the report. */
@@ -124,14 +127,14 @@ export function spread(count: number, mix: { outbound: number; inbound: number }
   return Array.from({ length: count }, (_, i) => (Math.floor((i + 1) * share) > Math.floor(i * share) ? 'inbound' : 'outbound'));
 }
 
-export function requirePhones(accounts: readonly DialerAccount[], directions: readonly Direction[]): void {
+function requirePhones(accounts: readonly DialerAccount[], directions: readonly Direction[]): void {
   if (directions.includes('inbound') && accounts.some((a) => !a.phone)) {
     throw new Error('inbound calls need each user\'s phone number: write "TOKEN +1NUMBER" lines in --tokens, or use --admin');
   }
 }
 
 /** One dialer (one socket, one user) per slot, connected a few at a time (unauthenticated sockets per address are limited). */
-export async function connectDialers(h: Harness, accounts: readonly DialerAccount[]): Promise<WrtcDialer[]> {
+async function connectDialers(h: Harness, accounts: readonly DialerAccount[]): Promise<WrtcDialer[]> {
   const { WrtcDialer } = await import('../../test/helpers/wrtc-dialer.js');
   return mapLimit(accounts, 8, async (a) => {
     const d = new WrtcDialer(h.deployment.signalUrl, a.token, { toneHz: DIALER_TONE_HZ });

@@ -8,7 +8,7 @@ import { sleep, type Harness } from './harness.js';
 import { startProgress } from './progress.js';
 import { cpuReport, type Report } from './report.js';
 import { percentiles, round1, round3 } from './stats.js';
-import { CallBook, checkAudio, connectDialers, finishCalls, hangUp, placeCall, requirePhones, spread, type CallsOptions, type PlacedCall } from './calls.js';
+import { checkAudio, finishCalls, hangUp, placeCall, prepareCalls, type CallsOptions, type PlacedCall } from './calls.js';
 import type { WrtcDialer } from '../../test/helpers/wrtc-dialer.js';
 
 export interface SoakOptions extends CallsOptions {
@@ -27,15 +27,8 @@ export interface SoakSample {
 }
 
 export async function runSoak(h: Harness, o: SoakOptions): Promise<Report> {
-  const startedAt = new Date();
-  const directions = spread(o.calls, o.mix);
-  const accounts = await h.deployment.accounts(o.calls, o.record);
-  requirePhones(accounts, directions);
-  const dialers = await connectDialers(h, accounts);
-  const book = new CallBook();
+  const { startedAt, directions, accounts, dialers, book, metricsBefore, serviceRssStart } = await prepareCalls(h, o);
   const done: Array<{ call: PlacedCall; dialer: WrtcDialer }> = [];
-  const metricsBefore = await h.metrics();
-  const serviceRssStart = await h.deployment.serviceRss();
   const t0 = performance.now();
   const deadline = t0 + o.durationS * 1000;
   const elapsedS = (): number => (performance.now() - t0) / 1000;
