@@ -55,6 +55,7 @@ export class CallBook {
 
 export async function runCalls(h: Harness, o: CallsOptions): Promise<Report> {
   const { startedAt, directions, accounts, dialers, book, metricsBefore, serviceRssStart } = await prepareCalls(h, o);
+  const idle = await h.idleCpu();
   const progress = startProgress('calls', async () => ({ done: book.attempted, total: o.calls, live: book.live, answered: book.answered, failed: book.failed.total, setupP95: percentiles(book.setupOut).p95, ...(await h.liveCpu()) }));
 
   // Ramp: call i starts at i / rate seconds.
@@ -76,7 +77,7 @@ export async function runCalls(h: Harness, o: CallsOptions): Promise<Report> {
   for (const { call, dialer } of calls) checkAudio(dialer, call, book);
   await hangUpAll(calls, book);
   progress.stop();
-  return finishCalls(h, { scenario: 'calls', options: o, startedAt, book, cpu: cpuReport('hold', window, { liveCalls: liveAtStart, setups: null }), serviceRssStart, metricsBefore, calls, dialers });
+  return finishCalls(h, { scenario: 'calls', options: o, startedAt, book, cpu: cpuReport('hold', window, { liveCalls: liveAtStart, setups: null }, idle), serviceRssStart, metricsBefore, calls, dialers });
 }
 
 /** Users, their connected dialers and the starting figures, for one call slot per `o.calls`. */

@@ -57,6 +57,7 @@ export async function runCps(h: Harness, o: CpsOptions): Promise<Report> {
     else failed.add(r.reason);
   };
 
+  const idle = await h.idleCpu();
   const meter = h.cpuMeter();
   await meter.begin();
   t0 = performance.now();
@@ -84,7 +85,7 @@ export async function runCps(h: Harness, o: CpsOptions): Promise<Report> {
     calls: { attempted, answered, recorded: 0, failed: failed.toJSON(), failedTotal: failed.total },
     setupMs: percentiles(setups),
     setupInboundMs: null,
-    cpu: cpuReport('run', window, { liveCalls: null, setups: answered }),
+    cpu: cpuReport('run', window, { liveCalls: null, setups: answered }, idle),
     rss: { serviceStartBytes: serviceRssStart ?? null, serviceEndBytes: (await h.deployment.serviceRss()) ?? null },
     recorder: null,
     audio: null,

@@ -3,10 +3,12 @@
  * address, the CPU counters of every process in the picture, and the abort signal of Ctrl-C.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { CpuMeter, processCpuMs, selfCpuMs, type CpuSource } from './cpu.js';
+import { CpuMeter, processCpuMs, selfCpuMs, type CpuSource, type CpuWindow } from './cpu.js';
 import type { Deployment } from './deployment.js';
 import { scrape, type Scrape } from './metrics.js';
 import { startTrunk, type Trunk } from './trunk.js';
+
+const IDLE_MS = 2000;
 
 export interface Harness {
   readonly deployment: Deployment;
@@ -15,6 +17,8 @@ export interface Harness {
   readonly abort: AbortSignal;
   /** A meter over service, rtpengine, client (this process) and trunk (sipp's UAS). */
   cpuMeter(): CpuMeter;
+  /** CPU over 2 s with the clients connected and no call: the baseline the per-call figures are also given above. */
+  idleCpu(): Promise<CpuWindow>;
   /** One scrape of the service's metrics (undefined without an endpoint). */
   metrics(): Promise<Scrape | undefined>;
   /** % of a core used by the service and rtpengine since the previous call (for the live line). */
@@ -35,6 +39,12 @@ export async function startHarness(deployment: Deployment, trunk: { maxCalls: nu
     trunk: t,
     abort,
     cpuMeter: () => new CpuMeter(sources),
+    async idleCpu() {
+      const meter = new CpuMeter(sources);
+      await meter.begin();
+      await sleep(IDLE_MS, abort);
+      return meter.end();
+    },
     metrics: () => scrape(deployment.metricsUrl),
     async liveCpu() {
       const w = await live.end();

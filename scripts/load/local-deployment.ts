@@ -21,8 +21,10 @@ export interface LocalOptions {
   /** Live calls the media port range must hold (5 ports per recorded call). */
   concurrency: number;
   logLevel: string;
-  /** Write a V8 CPU profile of the service (NODE_OPTIONS --cpu-prof) into a folder of its own. */
+  /** Write a V8 CPU profile of the service (node --cpu-prof) into a folder of its own. */
   profile: boolean;
+  /** Leave the data folder (config, service.log) in place for a post-mortem. */
+  keep: boolean;
 }
 
 const HOST = '127.0.0.1';
@@ -55,8 +57,9 @@ export async function startLocalDeployment(o: LocalOptions): Promise<Deployment>
 
   // The operator's MONOLOGUE_* variables would override the generated file: leave them out.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MONOLOGUE_') && k !== 'DATABASE_URL'));
-  if (profileDir) env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${profileDir}`.trim();
-  const child = spawn(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli.js'), 'serve', '--config', configFile], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Node refuses --cpu-prof in NODE_OPTIONS: it goes on the command line. The profile is written at exit.
+  const profiling = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const child = spawn(process.execPath, [...profiling, join(packageRoot(), 'dist', 'src', 'cli.js'), 'serve', '--config', configFile], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logFile = join(dataDir, 'service.log');
   const log = createWriteStream(logFile);
   child.stderr!.pipe(log, { end: false });
@@ -81,7 +84,7 @@ export async function startLocalDeployment(o: LocalOptions): Promise<Deployment>
   rtpenginePid = childNamed(child.pid!, 'rtpengine');
   const servicePid = child.pid!;
   const publicUrl = `http://${HOST}:${httpPort}/`;
-  const notes: string[] = [];
+  const notes: string[] = o.keep ? [`data folder kept: ${dataDir}`] : [];
   if (!hasMetrics) notes.push('this build has no metrics listener (config key "metrics"): recorder packets, event-loop delay and open handles are null');
   if (rtpenginePid === undefined) notes.push('no rtpengine child of the service was found: its CPU is null');
 
@@ -110,7 +113,8 @@ export async function startLocalDeployment(o: LocalOptions): Promise<Deployment>
       }
       if (rtpenginePid) tryKill(rtpenginePid);
       await new Promise<void>((resolve) => log.end(() => resolve()));
-      rmSync(dataDir, { recursive: true, force: true });
+      if (o.keep) process.stderr.write(`service data folder kept (config, service.log): ${dataDir}\n`);
+      else rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

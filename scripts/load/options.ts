@@ -35,6 +35,7 @@ common:
   --to NUMBER         number outbound calls dial (+15550002222)
   --profile           local mode: the service writes a V8 CPU profile into a folder it prints
   --log-level LEVEL   local mode: the service's log level (info)
+  --keep              local mode: keep the service's data folder (config, service.log) and print where
   -h, --help
 
 target mode (a running deployment; every address is the operator's):
@@ -66,6 +67,7 @@ const OPTIONS = {
   to: { type: 'string' },
   profile: { type: 'boolean' },
   'log-level': { type: 'string' },
+  keep: { type: 'boolean' },
   target: { type: 'string' },
   tokens: { type: 'string' },
   admin: { type: 'string' },
@@ -90,7 +92,7 @@ const ONLY: Partial<Record<keyof typeof OPTIONS, readonly Scenario[]>> = {
   'max-calls': ['cps'],
 };
 const TARGET_ONLY = ['tokens', 'admin', 'admin-key', 'metrics', 'trunk', 'sip'] as const;
-const LOCAL_ONLY = ['profile', 'log-level'] as const;
+const LOCAL_ONLY = ['profile', 'log-level', 'keep'] as const;
 
 type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'string' ? string : boolean };
 
@@ -220,7 +222,7 @@ function where(v: Values, inbound: boolean): Where {
   if (!target) {
     const logLevel = v['log-level'] ?? 'info';
     if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) throw usage(`--log-level must be one of fatal, error, warn, info, debug, trace, silent, not "${logLevel}"`);
-    return { mode: 'local', local: { logLevel, profile: v.profile === true } };
+    return { mode: 'local', local: { logLevel, profile: v.profile === true, keep: v.keep === true } };
   }
   const trunk = hostPort(v, 'trunk');
   if (!trunk) throw usage("--target needs --trunk HOST:PORT: where the deployment's trunk points, for the trunk emulator to listen");

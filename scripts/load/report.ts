@@ -14,6 +14,11 @@ export interface ProcessCpu {
   perLiveCallPct: number | null;
   /** cpuMs divided by the calls set up and torn down in the window (cps). */
   perSetupMs: number | null;
+  /** % of a core with the clients connected and no call, measured for 2 s before the run (calls, cps). */
+  idlePctOfCore?: number | null;
+  /** perLiveCallPct and perSetupMs less that idle use: what the calls themselves cost. */
+  perLiveCallPctAboveIdle?: number | null;
+  perSetupMsAboveIdle?: number | null;
 }
 
 export interface CpuReport {
@@ -66,16 +71,22 @@ export interface Report {
   profileDir?: string;
 }
 
-export function cpuReport(window: string, w: CpuWindow, counts: { liveCalls: number | null; setups: number | null }): CpuReport {
+export function cpuReport(window: string, w: CpuWindow, counts: { liveCalls: number | null; setups: number | null }, idle?: CpuWindow): CpuReport {
   const processes: Record<string, ProcessCpu> = {};
+  const perCall = (pct: number | null): number | null => (pct === null || !counts.liveCalls ? null : round3(pct / counts.liveCalls));
+  const perSetup = (ms: number | null): number | null => (ms === null || !counts.setups ? null : round3(ms / counts.setups));
   for (const [name, ms] of Object.entries(w.cpuMs)) {
     const pct = ms === null || w.wallMs <= 0 ? null : (ms / w.wallMs) * 100;
-    processes[name] = {
-      cpuMs: ms === null ? null : round1(ms),
-      pctOfCore: pct === null ? null : round3(pct),
-      perLiveCallPct: pct === null || !counts.liveCalls ? null : round3(pct / counts.liveCalls),
-      perSetupMs: ms === null || !counts.setups ? null : round3(ms / counts.setups),
-    };
+    processes[name] = { cpuMs: ms === null ? null : round1(ms), pctOfCore: pct === null ? null : round3(pct), perLiveCallPct: perCall(pct), perSetupMs: perSetup(ms) };
+    if (!idle) continue;
+    const idleMs = idle.cpuMs[name];
+    const idlePct = idleMs === null || idleMs === undefined || idle.wallMs <= 0 ? null : (idleMs / idle.wallMs) * 100;
+    const above = idlePct === null || ms === null ? null : ms - (idlePct / 100) * w.wallMs;
+    Object.assign(processes[name]!, {
+      idlePctOfCore: idlePct === null ? null : round3(idlePct),
+      perLiveCallPctAboveIdle: above === null ? null : perCall((above / w.wallMs) * 100),
+      perSetupMsAboveIdle: perSetup(above),
+    });
   }
   return { window, wallS: round1(w.wallMs / 1000), ...counts, processes };
 }
