@@ -28,6 +28,7 @@ async function main(): Promise<void> {
       dataDir,
       log: { level: 'warn' },
       http: { port: 0 },
+      metrics: { port: 0 },
       sip: { port: await freeUdpPort(), trunk: { host: '127.0.0.1', port: sippPort } },
       media: { rtpengine: { ngPort: await freeUdpPort(), portMin: range.min, portMax: range.max } },
       calls: { drainMs: 1000 },

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite: installs missing test tools (rtpengine, sipp, chromium, postgresql), builds,
-# finds or starts a PostgreSQL, and runs every test file with node's test runner.
+# finds or starts a PostgreSQL, and runs every test file under tap (settings in .taprc), then prints
+# the coverage of src/ per folder and, last, `N passed, N failed` (CI reads that line).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/system-deps.sh
 prepare test
 
 pg_tmp=""
+work="$(mktemp -d)"
 cleanup() {
+  rm -rf "$work"
   if [ -n "$pg_tmp" ]; then
     runuser -u postgres -- "$(dirname "$(ls /usr/lib/postgresql/*/bin/pg_ctl | head -1)")/pg_ctl" -D "$pg_tmp/data" -m immediate stop >/dev/null 2>&1 || true
     rm -rf "$pg_tmp"
@@ -57,42 +60,57 @@ else
   files=("${files[@]}")
 fi
 
-summary="$(mktemp)"; side_summary="$(mktemp)"; side_out="$(mktemp)"
-passed=0; failed=0; status=0
-# Adds one runner's TAP counts; a runner that died before counting still failed.
+# tap builds its Test class for the plugins named in .taprc (without its ts-node and mock plugins) on
+# first use. Build it here once, not in two runners at the same moment.
+if grep -qE '@tapjs/(typescript|mock)' node_modules/@tapjs/test/test-built/dist/esm/index.js 2>/dev/null; then
+  npx --no-install tap build >/dev/null
+fi
+
+passed=0; failed=0; status=0; failures=()
+# Adds one runner's counts (scripts/test-results.ts); a runner that died before counting still failed.
 count() {
-  local tap="$1" code="$2" p f
-  p="$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$tap" | tail -1)"; f="$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$tap" | tail -1)"
-  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
-  [ "$code" -ne 0 ] && [ "${f:-0}" -eq 0 ] && failed=$((failed + 1))
+  local counts="$1" code="$2" p=0 f=0 lines=()
+  if [ -s "$counts" ]; then
+    read -r p f < "$counts"
+    mapfile -t -s 1 lines < "$counts"; failures+=("${lines[@]}")
+  fi
+  passed=$((passed + p)); failed=$((failed + f))
+  [ "$code" -ne 0 ] && [ "$f" -eq 0 ] && failed=$((failed + 1))
   return 0
 }
+# tap (settings in .taprc: tsx, one file at a time, 600 s per file) with its raw TAP read by
+# scripts/test-results.ts, which prints a line per test and counts them. Each runner's test processes (and
+# the node processes they spawn) write their V8 coverage under their own folder; tap's closing report
+# in each runner therefore finds none (--allow-empty-coverage) and scripts/test-coverage.ts reports both.
 run_tests() {
-  node --import tsx --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
-    --test-reporter=tap --test-reporter-destination="$1" "${@:2}"
+  local name="$1"; shift
+  rm -rf "${work:?}/$name" "$work/$name.counts"; mkdir -p "$work/$name"
+  npx --no-install tap -R tap --allow-empty-coverage --test-env="_TAPJS_PROCESSINFO_CWD_=$work/$name" "$@" \
+    | node --import tsx scripts/test-results.ts "$work/$name.counts"
 }
 for run in $(seq 1 "$repeat"); do
   [ "$repeat" -gt 1 ] && echo "monologue: run $run of $repeat" >&2
-  # spec for people; TAP into a file for the closing count that CI reads.
   set +e
   side_pid=""
   if [ ${#side[@]} -gt 0 ]; then
-    run_tests "$side_summary" "${side[@]}" >"$side_out" 2>&1 &
+    run_tests side "${side[@]}" >"$work/side.out" 2>&1 &
     side_pid=$!
   fi
-  run_tests "$summary" "${files[@]}"
+  run_tests main "${files[@]}"
   status=$?
   side_status=0
   if [ -n "$side_pid" ]; then
     wait "$side_pid"; side_status=$?
-    echo "monologue: timer-bound files, run beside the others:"; cat "$side_out"
+    echo "monologue: timer-bound files, run beside the others:"; cat "$work/side.out"
   fi
   set -e
-  count "$summary" "$status"
-  [ -n "$side_pid" ] && count "$side_summary" "$side_status"
+  count "$work/main.counts" "$status"
+  [ -n "$side_pid" ] && count "$work/side.counts" "$side_status"
   [ "$status" -eq 0 ] && [ "$side_status" -eq 0 ] || { status=1; break; }
 done
-rm -f "$side_summary" "$side_out"
-rm -f "$summary"
+node --import tsx scripts/test-coverage.ts "$work/main" "$work/side" || echo "monologue: no coverage report (see above)"
+if [ ${#failures[@]} -gt 0 ]; then
+  echo "failed:"; printf '  %s\n' "${failures[@]}"
+fi
 echo "$passed passed, $failed failed"
 exit "$status"

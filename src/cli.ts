@@ -326,6 +326,7 @@ async function serve(config: Config): Promise<number> {
   const service = await startService(config, log);
   log.info({ url: service.url }, 'monologue is up');
   process.stdout.write(`Monologue dialer: ${service.url}\n`);
+  if (service.metricsUrl) process.stdout.write(`Metrics: ${service.metricsUrl}\n`);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal, drainMs: config.calls.drainMs }, 'draining: no new calls; waiting for live calls');

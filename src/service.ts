@@ -37,6 +37,7 @@ import { createCallPayouts } from './payouts/call-payouts.js';
 import { webhooksPlugin } from './webhooks/plugin.js';
 import { startOutgoingEvents } from './events/service-events.js';
 import { emitCallEnded } from './events/call-events.js';
+import { createMetrics, listenMetrics, observeSettler, watchCalls, watchNg, watchRecordings, watchRtpengineCpu, watchSpool, webhookVerdicts, type Metrics } from './metrics/index.js';
 
 /** How often expired and used-up media grants are closed and audited. */
 const GRANT_SWEEP_MS = 30_000;
@@ -48,6 +49,10 @@ export interface Service {
   readonly httpPort: number;
   /** The admin API's base URL (`http://admin.host:port/`); undefined while it is off (config `admin`). */
   readonly adminUrl: string | undefined;
+  /** Prometheus text at `http://metrics.host:port/metrics`; undefined while `metrics.enabled` is false. */
+  readonly metricsUrl: string | undefined;
+  /** The service's own metrics registry and counters (docs/metrics.md), kept even while the listener is off. */
+  readonly metrics: Metrics;
   readonly db: DatabaseHandle;
   readonly users: Users;
   /** Revoking through these closes the token's live sockets at once; other processes' revocations within accounts.tokenCheckIntervalMs. */
@@ -94,6 +99,7 @@ export async function startService(config: Config, log: Logger, now: () => numbe
     const store = await openStore(config);
     cleanup.push(() => store.db.close());
     const records = createCallRecords(store.db.db, store.vault);
+    const metrics = createMetrics();
 
     const r = config.media.rtpengine;
     let rtpengine: RtpengineProcess | undefined;
@@ -119,6 +125,9 @@ export async function startService(config: Config, log: Logger, now: () => numbe
       ng = createNgClient({ host: r.ngAddress, port: r.ngPort, log, retryIntervalMs: Math.max(100, Math.floor(config.media.ngTimeoutMs / 3)) });
       cleanup.push(() => ng.close());
     }
+    // After start(): the pings of rtpengine's own boot are no ng failures.
+    watchNg(metrics, ng);
+    if (rtpengine) watchRtpengineCpu(metrics, rtpengine);
     const watch = createMediaWatch({ ng, timeoutMs: config.media.timeoutSeconds * 1000, unreachableMs: config.media.unreachableSeconds * 1000, log });
     cleanup.push(() => watch.close());
     const supervised = rtpengine;
@@ -151,8 +160,10 @@ export async function startService(config: Config, log: Logger, now: () => numbe
       maxBackoffMs: config.storage.spoolMaxBackoffMs,
     });
     cleanup.push(() => spool.close());
+    watchSpool(metrics, spool);
     const keyring = openKeyringOrNone(config, log);
     const recordings = config.recording.enabled ? new Recordings({ catalog, keyring, spool, log }, config.recording) : undefined;
+    if (recordings) watchRecordings(metrics, recordings);
     const audit = createAuditLog(store.db.db, now);
     const grants = createGrants(store.db.db, audit, { ttlMs: config.api.grantTtlSeconds * 1000, maxRequests: config.api.grantMaxRequests, now });
     const shredder = createShredder({ db: store.db.db, grants, objects, spool, audit, log, now, events: events.sink });
@@ -171,10 +182,11 @@ export async function startService(config: Config, log: Logger, now: () => numbe
     });
 
     const ledger = createLedger(store.db.db);
-    const settler = createSettler({ db: store.db.db, ledger, config: config.payouts, log, events: events.sink });
+    const settler = observeSettler(metrics, createSettler({ db: store.db.db, ledger, config: config.payouts, log, events: events.sink }));
     const payouts = createCallPayouts({ db: store.db.db, settler, users: store.users, vault: store.vault, config: config.payouts, log });
 
     const switchboard = new Switchboard({ users: store.users, records, media, log }, config.calls);
+    watchCalls(metrics, switchboard);
     const consentText = loadConsentText(config.recording.consent);
     const consentPolicy: ConsentPolicy = {
       version: consentText.version,
@@ -238,7 +250,7 @@ export async function startService(config: Config, log: Logger, now: () => numbe
     };
     const apiDeps: ApiDeps = { config, log, db: store.db.db, users: store.users, tokens, vault: store.vault, catalog, objects, spool, keyring, ledger, audit, grants, live, now, events: events.sink };
     await http.register(async (scope) => ownerApi(scope, apiDeps), { prefix: '/v1' });
-    await http.register(webhooksPlugin({ db: store.db.db, config: config.webhooks, log, onEvent: (e) => payouts.providerEvent(e) }));
+    await http.register(webhooksPlugin({ db: store.db.db, config: config.webhooks, log, onEvent: (e) => payouts.providerEvent(e), onVerdict: webhookVerdicts(metrics) }));
     http.server.on('upgrade', (req, socket, head) => {
       if (!signaling.handleUpgrade(req, socket, head)) socket.destroy();
     });
@@ -249,6 +261,12 @@ export async function startService(config: Config, log: Logger, now: () => numbe
     const port = (http.server.address() as AddressInfo).port;
     const url = config.http.publicUrl || `http://${config.http.host}:${port}/`;
     const adminUrl = await listenAdmin(config, log, apiDeps, cleanup);
+    let metricsUrl: string | undefined;
+    if (config.metrics.enabled) {
+      const listener = await listenMetrics(metrics, { host: config.metrics.host, port: config.metrics.port, log });
+      cleanup.push(() => listener.close());
+      metricsUrl = listener.url;
+    }
 
     let closing: Promise<void> | undefined;
     return {
@@ -256,6 +274,8 @@ export async function startService(config: Config, log: Logger, now: () => numbe
       url,
       httpPort: port,
       adminUrl,
+      metricsUrl,
+      metrics,
       db: store.db,
       users: store.users,
       tokens,

@@ -58,6 +58,12 @@ export function validate(candidate: unknown): Config {
   if (tls.port > 0 && (!tls.certFile || !tls.keyFile)) {
     throw new MonologueError('CONFIG_INVALID', 'config key "sip.tls.port" is set: "sip.tls.certFile" and "sip.tls.keyFile" must name the PEM certificate and key');
   }
+  const m = config.metrics;
+  if (m.enabled && m.port > 0) {
+    // The metrics listener is its own socket: sharing a port would either fail to bind or put /metrics where it must not be.
+    const clash = m.port === config.http.port ? 'http.port' : m.port === config.admin.port ? 'admin.port' : undefined;
+    if (clash) throw new MonologueError('CONFIG_INVALID', `config key "metrics.port" (${m.port}) is also ${clash}: give /metrics its own port, or 0 for any free one`);
+  }
   if (config.storage.kind === 's3' && !config.storage.s3.bucket) {
     throw new MonologueError('CONFIG_INVALID', 'config key "storage.s3.bucket" is empty: storage.kind "s3" needs a bucket name');
   }

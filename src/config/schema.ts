@@ -296,6 +296,16 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    /** Prometheus `/metrics` on its own listener, never the public one (docs/metrics.md). */
+    metrics: Type.Object(
+      {
+        enabled: Type.Boolean({ description: 'true or false' }),
+        /** keep it on a private interface: the text names call counts, end reasons and the process's resources */
+        host: Address,
+        port: Type.Integer({ minimum: 0, maximum: 65535, description: 'a port, 0-65535 (0 = any free one)' }),
+      },
+      { additionalProperties: false },
+    ),
     webhooks: Type.Object(
       {
         maxBodyBytes: Type.Integer({ minimum: 256 }),

@@ -9,6 +9,8 @@
  * source. (Keep the ng port itself private: README, production notes.)
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -54,8 +56,21 @@ export interface NgSdpReply extends NgDict {
   sdp: string;
 }
 
+/** One finished request, for watchers (metrics): `error` is the MonologueError code when it failed. */
+export interface NgOutcome {
+  command: NgCommand;
+  seconds: number;
+  error?: string;
+}
+
+export interface NgObserverEvents {
+  done: [NgOutcome];
+}
+
 export interface NgClient {
   readonly host: string;
+  /** Lets metrics watch every request's outcome without being called from here (DESIGN §7). */
+  readonly observer: EventEmitter<NgObserverEvents>;
   readonly port: number;
   /** Datagrams dropped because they came from another address or port than rtpengine's. */
   readonly foreignReplies: number;
@@ -95,6 +110,7 @@ interface Pending {
 
 class UdpNgClient implements NgClient {
   readonly host: string;
+  readonly observer = new EventEmitter<NgObserverEvents>();
   readonly port: number;
   readonly #tries: number;
   readonly #interval: number;
@@ -133,6 +149,32 @@ class UdpNgClient implements NgClient {
       return Promise.reject(new MonologueError('MEDIA_REJECTED', `cannot encode ${command}`, { cause: err }));
     }
     const socket = this.#ensureSocket();
+    const started = performance.now();
+    const reply = this.#send(command, cookie, packet, socket);
+    if (this.observer.listenerCount('done') === 0) return reply;
+    const seconds = () => (performance.now() - started) / 1000;
+    return reply.then(
+      (r) => {
+        this.#observe({ command, seconds: seconds() });
+        return r;
+      },
+      (err: unknown) => {
+        this.#observe({ command, seconds: seconds(), error: err instanceof MonologueError ? err.code : 'MEDIA_FAILED' });
+        throw err;
+      },
+    );
+  }
+
+  /** A watcher that throws must not fail the request it watched. */
+  #observe(outcome: NgOutcome): void {
+    try {
+      this.observer.emit('done', outcome);
+    } catch (err) {
+      this.#log?.error({ err }, 'ng observer threw');
+    }
+  }
+
+  #send(command: NgCommand, cookie: string, packet: Buffer, socket: Socket): Promise<NgDict> {
     return new Promise<NgDict>((resolve, reject) => {
       let sent = 0;
       const send = (): void => {

@@ -51,6 +51,8 @@ export interface IntakeStats {
   bad: number;
   /** 48 kHz samples of silence inserted for loss and DTX gaps. */
   insertedSamples: number;
+  /** Timestamp gaps (loss, DTX) filled with silence. */
+  gaps: number;
 }
 
 interface Held {
@@ -65,6 +67,7 @@ export class RtpIntake {
   readonly stats: IntakeStats = {
     received: 0, packets: 0, bytes: 0, lost: 0, reordered: 0, duplicates: 0, late: 0,
     foreignSsrc: 0, wrongPayloadType: 0, rtcp: 0, bad: 0, insertedSamples: 0,
+    gaps: 0,
   };
   payloadType: number;
   private readonly onPacket: RtpIntakeOptions['onPacket'];
@@ -195,6 +198,7 @@ export class RtpIntake {
     // Timing: fill the time between the end of the previous packet and the start of this one.
     const gap = ((timestamp - this.expectedTs) | 0) + this.carry;
     if (gap >= SILENCE_QUANTUM) {
+      st.gaps++;
       const wallCap = Math.max(0, arrivalMs - this.lastArrivalMs) * 48 + this.gapSlackSamples;
       const fill = Math.min(gap, wallCap);
       const covered = forEachSilentPacket(fill, this.emitSilence);

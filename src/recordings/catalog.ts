@@ -146,4 +146,6 @@ export const objectKeys = {
   prefix: (recordingId: string) => `rec/${recordingId}/`,
   chunk: (recordingId: string, index: number) => `rec/${recordingId}/chunk-${String(index).padStart(6, '0')}`,
   manifest: (recordingId: string) => `rec/${recordingId}/manifest.json`,
+  /** Whether a key names a chunk (not a manifest or anything else). */
+  isChunk: (key: string) => /^rec\/[^/]+\/chunk-\d+$/.test(key),
 };

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import { errorMessage } from '../errors.js';
 import { newId } from '../ids.js';
@@ -9,6 +10,21 @@ import type { Spool } from '../storage/spool.js';
 import { createRecorder, type Recorder } from '../recorder/recorder.js';
 import type { PauseBehavior, PausedSpan } from '../recorder/pipeline.js';
 import { objectKeys, type RecordingCatalog } from './catalog.js';
+
+/**
+ * What happens to recordings, for watchers such as metrics (DESIGN §7: an observer, so that watching
+ * changes nothing in the logic). `recorder` is live: its `summary()` holds the counters so far.
+ */
+export interface RecordingsObserverEvents {
+  /** The fork is up and the recorder receives. */
+  started: [recorder: Recorder];
+  /** A started recording is finished (`complete`) or could not be (`failed`); its recorder is closed. */
+  ended: [recorder: Recorder, state: 'complete' | 'failed'];
+  /** The fork could not be started: nothing was recorded. */
+  notStarted: [];
+  chunkSealed: [];
+  chunkSpooled: [];
+}
 
 /** What a running recording tells the call about itself (the dialer hears it as `recording.*`). */
 export interface RecordingEvents {
@@ -78,6 +94,7 @@ export interface Manifest {
  * sealed chunks; they reach storage through the spool while the call runs.
  */
 export class Recordings {
+  readonly observer = new EventEmitter<RecordingsObserverEvents>();
   private readonly live = new Set<Promise<void>>();
   private readonly log: Logger;
 
@@ -115,8 +132,10 @@ export class Recordings {
         log: this.log.child({ recordingId: id }),
         onChunk: async ({ index, bytes, last }) => {
           const sealed = sealer.seal(bytes, last);
+          this.notify('chunkSealed');
           hashes[sealed.index] = createHash('sha256').update(sealed.bytes).digest('hex');
           await this.deps.spool.enqueue(objectKeys.chunk(id, sealed.index), sealed.bytes);
+          this.notify('chunkSpooled');
           stored = sealed.index + 1;
           void this.deps.catalog.chunkStored(id, stored).catch(() => undefined);
           if (index !== sealed.index) this.log.error({ index, sealed: sealed.index }, 'chunk numbering diverged');
@@ -129,9 +148,11 @@ export class Recordings {
       await recorder?.stop().catch(() => undefined);
       await this.deps.catalog.finish(id, { state: 'failed', chunkCount: stored, durationMs: 0, talkMs: 0, failure: errorMessage(err) }).catch(() => undefined);
       events.stopped('failed');
+      this.notify('notStarted');
       return undefined;
     }
     events.started();
+    this.notify('started', recorder);
     this.log.info({ callId: call.id, recordingId: id }, 'recording');
 
     const rec = recorder;
@@ -167,17 +188,28 @@ export class Recordings {
             };
             await this.deps.spool.enqueue(objectKeys.manifest(id), Buffer.from(JSON.stringify(manifest)));
             await this.deps.catalog.finish(id, { state: 'complete', chunkCount: stored, durationMs: manifest.durationMs, talkMs: manifest.talkMs });
+            this.notify('ended', rec, 'complete');
             events.stopped(cause);
             events.finished?.(manifest.talkMs, manifest.pausedSpans?.reduce((sum, p) => sum + p.pausedMs, 0) ?? 0);
           } catch (err) {
             this.log.error({ recordingId: id, err: errorMessage(err) }, 'recording could not be finished');
             await this.deps.catalog.finish(id, { state: 'failed', chunkCount: stored, durationMs: 0, talkMs: 0, failure: errorMessage(err) }).catch(() => undefined);
+            this.notify('ended', rec, 'failed');
             events.stopped('failed');
           }
         });
         return stopping;
       },
     };
+  }
+
+  /** A watcher that throws must not break a recording. */
+  private notify<K extends keyof RecordingsObserverEvents>(event: K, ...args: RecordingsObserverEvents[K]): void {
+    try {
+      (this.observer.emit as (e: K, ...a: RecordingsObserverEvents[K]) => boolean)(event, ...args);
+    } catch (err) {
+      this.log.error({ event, err }, 'recordings observer threw');
+    }
   }
 
   /** Wait for recordings being finished (shutdown). */

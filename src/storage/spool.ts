@@ -48,6 +48,8 @@ export interface Spool {
   /** Keys spooled (or being written) and not yet uploaded. */
   readonly pending: number;
   readonly stats: Readonly<SpoolStats>;
+  /** When the longest-waiting pending key was first spooled (ms since the epoch; on open, for files found there); undefined when none waits. */
+  readonly oldestPendingSince: number | undefined;
   /**
    * Drop every pending key starting with `prefix` (a shredded recording's `rec/<id>/`): its spool files
    * are removed and its retries cancelled. Writes and uploads of those keys already under way are waited
@@ -76,6 +78,8 @@ interface Entry {
   flight: Promise<void> | undefined;
   /** Set by discard: the entry is no longer the key's; its upload must not touch files or the map. */
   discarded: boolean;
+  /** When this key started waiting (ms since the epoch). */
+  since: number;
 }
 
 class SpoolImpl implements Spool {
@@ -123,6 +127,12 @@ class SpoolImpl implements Spool {
 
   get pending(): number {
     return this.entries.size + this.writing;
+  }
+
+  get oldestPendingSince(): number | undefined {
+    // A Map iterates in insertion order and a key leaves it once uploaded: the first entry waited longest.
+    for (const e of this.entries.values()) return e.since;
+    return undefined;
   }
 
   async init(): Promise<void> {
@@ -262,7 +272,7 @@ class SpoolImpl implements Spool {
   private touch(key: string): void {
     let e = this.entries.get(key);
     if (!e) {
-      e = { gen: 0, uploading: false, attempts: 0, timer: undefined, queued: false, flight: undefined, discarded: false };
+      e = { gen: 0, uploading: false, attempts: 0, timer: undefined, queued: false, flight: undefined, discarded: false, since: Date.now() };
       this.entries.set(key, e);
     }
     e.gen++;

@@ -16,6 +16,8 @@ export interface WebhooksOptions {
   log: Logger;
   /** Called once per new event id; the provider gets 200 only after it resolves, and a 5xx (and retries) if it throws. */
   onEvent(event: WebhookEvent): Promise<void>;
+  /** Told each signature check's outcome, for watchers such as metrics; it must not throw. */
+  onVerdict?(provider: WebhookProvider, result: 'verified' | 'rejected'): void;
 }
 
 export const WEBHOOK_ROUTE = '/v1/webhooks/:provider';
@@ -61,7 +63,14 @@ export function webhooksPlugin(opts: WebhooksOptions): FastifyPluginAsync {
       const adapter = adapterFor(adapters, provider);
       const nowMs = Date.now();
       const rawBody = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const event = adapter.accept({ headers: req.headers, rawBody, url: signedUrl(req, opts.config.publicBaseUrl), nowMs });
+      let event: WebhookEvent;
+      try {
+        event = adapter.accept({ headers: req.headers, rawBody, url: signedUrl(req, opts.config.publicBaseUrl), nowMs });
+      } catch (err) {
+        opts.onVerdict?.(adapter.provider, 'rejected');
+        throw err;
+      }
+      opts.onVerdict?.(adapter.provider, 'verified');
 
       if (!(await claimEvent(opts.db, event, nowMs))) {
         log.info({ provider, eventId: event.eventId, type: event.type }, 'webhook duplicate ignored');

@@ -41,6 +41,8 @@ export async function startTestService(opts: TestServiceOptions): Promise<TestSe
     dataDir,
     log: { level: (process.env.TEST_LOG_LEVEL as Config['log']['level'] | undefined) ?? 'warn' },
     http: { host: '127.0.0.1', port: 0 },
+    // Several services share the test process: each metrics listener on its own free port.
+    metrics: { port: 0 },
     database: { url: db?.url ?? '' },
     sip: {
       listenAddress: '127.0.0.1',

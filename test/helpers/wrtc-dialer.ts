@@ -3,8 +3,8 @@
 //
 // Exit quirk: @roamhq/wrtc 0.10 segfaults during Node's natural exit (napi env cleanup) once an
 // RTCAudioSource track has existed, even when every pc and track was closed. An explicit
-// process.exit() does not, so importing this module installs a `beforeExit` hook that exits
-// explicitly with the current exit code. Unstopped tracks keep the process alive: call close().
+// process.exit() does not, so importing this module makes the process end with an explicit exit, with
+// its exit code, once everything else is done. Unstopped tracks keep the process alive: call close().
 import type { ServerMessage } from '../../src/signaling/protocol.js';
 import wrtcModule from '@roamhq/wrtc';
 import WebSocket from 'ws';
@@ -425,7 +425,10 @@ interface Wrtc {
 }
 
 const wrtc = wrtcModule as unknown as Wrtc;
-process.once('beforeExit', (code) => process.exit(process.exitCode ?? code));
+// Not on `beforeExit` itself: node:test prints its closing plan and counts there (a file run on its own,
+// as tap runs it, lost them and failed), and the service's rtpengine supervisor stops its child on `exit`.
+// An `exit` hook added at `beforeExit` comes after both.
+process.once('beforeExit', () => process.once('exit', (code) => process.exit(code)));
 
 const ICE_GATHERING_TIMEOUT_MS = 2000;
 let refCounter = 0;
