@@ -98,6 +98,12 @@ export function goertzel(pcm: Int16Array, freq: number, rate: number): number {
   return (s1 * s1 + s2 * s2 - coeff * s1 * s2) / (n * n);
 }
 
+/** Level of `freq` in `pcm` as dBFS of a sine's peak (a full-scale tone reads 0); -200 for silence. */
+export function toneDbfs(pcm: Int16Array, freq: number, rate: number): number {
+  const power = goertzel(pcm, freq, rate);
+  return power > 0 ? Math.max(-200, 10 * Math.log10((4 * power) / 32768 ** 2)) : -200;
+}
+
 /** How many dB stronger `freqA` is than `freqB` in `pcm` (positive: A dominates). Floors avoid ±Infinity. */
 export function dbRatio(pcm: Int16Array, freqA: number, freqB: number, rate: number): number {
   const a = goertzel(pcm, freqA, rate);

@@ -8,7 +8,7 @@
 import type { ServerMessage } from '../../src/signaling/protocol.js';
 import wrtcModule from '@roamhq/wrtc';
 import WebSocket from 'ws';
-import { goertzel, rmsDbfs, sine } from './tone.js';
+import { rmsDbfs, sine, toneDbfs } from './tone.js';
 
 // ---------------------------------------------------------------------------------------------
 // Public API
@@ -373,8 +373,7 @@ export class AudioMeter {
    * -200 for silence or no audio. Use whole-Hz tones and windows of 500 ms or so (2 Hz bins).
    */
   measure(freq: number, ms = 500): number {
-    const power = goertzel(this.recent(ms), freq, this.sampleRate);
-    return power > 0 ? Math.max(-200, 10 * Math.log10((4 * power) / 32768 ** 2)) : -200;
+    return toneDbfs(this.recent(ms), freq, this.sampleRate);
   }
 
   /** RMS level of the last `ms`, dBFS; -200 for silence. */
