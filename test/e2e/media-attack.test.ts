@@ -15,13 +15,12 @@ import { startWrtcRig, type WrtcRig } from '../helpers/wrtc-rig.js';
 import type { ToneOptions, WrtcCall, WrtcDialer } from '../helpers/wrtc-dialer.js';
 import { createRtpPeer, type RtpPeer } from '../helpers/rtp-peer.js';
 import { startSprayer } from '../helpers/sprayer.js';
-import { decryptAndDecode, waitForRecording } from '../helpers/recording.js';
+import { decryptAndDecode, readManifest, waitForRecording } from '../helpers/recording.js';
 import { dbRatio, rmsDbfs } from '../helpers/tone.js';
 import { until } from '../helpers/until.js';
 import { opusTone, rtp } from '../recorder/ogg-reader.js';
 import { createNgClient } from '../../src/media/index.js';
 import { legEndpoint } from '../helpers/ng-query.js';
-import { objectKeys } from '../../src/recordings/catalog.js';
 import type { Manifest } from '../../src/recordings/recordings.js';
 
 const SPRAY_MS = 10_000;
@@ -67,7 +66,7 @@ async function finish(c: LiveCall) {
   const record = await rig.service.records.get(c.userId, c.callId);
   assert.ok(record?.answeredAt && record.endedAt, 'the call record has answer and end times');
   const { pcm } = await decryptAndDecode(rig.service, row.id);
-  const manifest = JSON.parse((await rig.service.objects.get(objectKeys.manifest(row.id))).toString('utf8')) as Manifest;
+  const manifest = await readManifest(rig.service, row.id);
   return { row, pcm, manifest, callMs: record.endedAt - record.answeredAt };
 }
 

@@ -2,8 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBrowserRig } from '../helpers/browser-rig.js';
 import { createRtpPeer } from '../helpers/rtp-peer.js';
-import { waitForRecording } from '../helpers/recording.js';
-import { objectKeys } from '../../src/recordings/catalog.js';
+import { readManifest, waitForRecording } from '../helpers/recording.js';
 import type { Manifest } from '../../src/recordings/recordings.js';
 
 /** The dialer page's Pause/Resume button (Chromium): shown while recorded, it pauses and resumes for real. */
@@ -33,7 +32,7 @@ test('the page pauses and resumes the recording with its button; the manifest li
       await dialer.waitState('ended', 10_000);
       assert.equal(await button.isHidden(), true, 'no button once the call ended');
       const row = await waitForRecording(rig.service, callId);
-      const manifest = JSON.parse((await rig.service.objects.get(objectKeys.manifest(row.id))).toString('utf8')) as Manifest;
+      const manifest = await readManifest(rig.service, row.id);
       assert.equal(manifest.pausedSpans?.length, 1, JSON.stringify(manifest.pausedSpans));
       // ~1 s paused; the browser may deliver its audio late under load, so only most of it is asserted.
       assert.ok(manifest.pausedSpans![0]!.pausedMs >= 600, JSON.stringify(manifest.pausedSpans));

@@ -3,10 +3,9 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { startWrtcRig, type WrtcRig } from '../helpers/wrtc-rig.js';
 import type { WrtcDialer } from '../helpers/wrtc-dialer.js';
-import { decryptAndDecode, waitForRecording } from '../helpers/recording.js';
+import { decryptAndDecode, readManifest, waitForRecording } from '../helpers/recording.js';
 import { goertzel } from '../helpers/tone.js';
 import { until } from '../helpers/until.js';
-import { objectKeys } from '../../src/recordings/catalog.js';
 import type { Manifest } from '../../src/recordings/recordings.js';
 import type { PauseBehavior } from '../../src/recorder/pipeline.js';
 
@@ -55,7 +54,7 @@ async function pausedCall(behavior: PauseBehavior) {
     await rig.hangup(dialer, callId);
     const row = await waitForRecording(rig.service, callId);
     assert.equal(row.state, 'complete');
-    const manifest = JSON.parse((await rig.service.objects.get(objectKeys.manifest(row.id))).toString('utf8')) as Manifest;
+    const manifest = await readManifest(rig.service, row.id);
     const { pcm } = await decryptAndDecode(rig.service, row.id);
     const earned = await until('earnings.updated', () => count(dialer, 'earnings.updated', callId) === 1, 10_000).then(
       () => rig.service.db.db.selectFrom('settlements').selectAll().where('call_id', '=', callId).executeTakeFirstOrThrow(),

@@ -4,7 +4,8 @@ import opus from '@discordjs/opus';
 import { openKeyring } from '../../src/crypto/kek.js';
 import { Archive } from '../../src/recordings/archive.js';
 import { kekDir } from '../../src/recordings/storage-setup.js';
-import type { RecordingRow } from '../../src/recordings/catalog.js';
+import { objectKeys, type RecordingRow } from '../../src/recordings/catalog.js';
+import type { Manifest } from '../../src/recordings/recordings.js';
 import type { Service } from '../../src/service.js';
 import { opusPackets } from './ogg.js';
 
@@ -17,6 +18,15 @@ export async function waitForRecording(service: Service, callId: string, timeout
     if (Date.now() > deadline) throw new Error(`recording of ${callId} not finished: ${JSON.stringify(row)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * A finished recording's manifest. The recording's row turns `complete` once its manifest is spooled, not
+ * uploaded: reading the store at once races the spool's upload, so the spool is drained first.
+ */
+export async function readManifest(service: Service, recordingId: string): Promise<Manifest> {
+  await service.spool.drain(20_000);
+  return JSON.parse((await service.objects.get(objectKeys.manifest(recordingId))).toString('utf8')) as Manifest;
 }
 
 /** Decrypt a recording through the operator path and decode it to 48 kHz mono PCM. */
