@@ -115,6 +115,11 @@ const PATCHES: readonly Patch[] = [
     'client.message(makeResponse(rq, 503));',
     "var failed = makeResponse(rq, 503); failed.transportError = String((err && err.message) || err || 'transport error'); client.message(failed);",
   ],
+  [
+    // A connect that throws at once (a socket that cannot even be opened) is a transport failure too.
+    'onresponse(address.local ? makeResponse(rq, 430) : makeResponse(rq, 503));',
+    "var thrown = makeResponse(rq, address.local ? 430 : 503); thrown.transportError = String((e && e.message) || e || 'transport error'); onresponse(thrown);",
+  ],
   ['var lastStatusCode;', 'var lastStatusCode, lastResponse;'],
   ['lastStatusCode = rs.status;', 'lastStatusCode = rs.status; lastResponse = rs;'],
   [
