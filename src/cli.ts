@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from './config/load.js';
 import { createLogger } from './log.js';
 import { destination } from 'pino';
-import { MonologueError, errorMessage } from './errors.js';
+import { MonologueError } from './errors.js';
+import { runCliMain } from './cli-main.js';
 import { openStore, startService } from './service.js';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -339,11 +340,4 @@ async function serve(config: Config): Promise<number> {
   return 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    const code = err instanceof MonologueError ? err.code : 'FAILED';
-    process.stderr.write(JSON.stringify({ code, message: errorMessage(err) }) + '\n');
-    process.exit(code === 'USAGE' ? 2 : 1);
-  },
-);
+runCliMain(main);

@@ -4,7 +4,7 @@
  * (local mode, the default) or already running (`--target URL`). A live line on stderr; one JSON line on
  * stdout at the end. Options: options.ts (USAGE) and docs/load-testing.md.
  */
-import { MonologueError, errorMessage } from '../../src/errors.js';
+import { runCliMain } from '../../src/cli-main.js';
 import type { Deployment } from './deployment.js';
 import { startHarness, type Harness } from './harness.js';
 import { startLocalDeployment } from './local-deployment.js';
@@ -59,11 +59,4 @@ async function main(argv: string[]): Promise<number> {
   return abort.signal.aborted ? 130 : 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    const code = err instanceof MonologueError ? err.code : 'FAILED';
-    process.stderr.write(JSON.stringify({ code, message: errorMessage(err) }) + '\n');
-    process.exit(code === 'USAGE' ? 2 : 1);
-  },
-);
+runCliMain(main);
