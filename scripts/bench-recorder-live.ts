@@ -20,7 +20,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +34,7 @@ import { createFsStore } from '../src/storage/fs-store.js';
 import { openSpool, type Spool } from '../src/storage/spool.js';
 import { objectKeys } from '../src/recordings/catalog.js';
 import { createLogger } from '../src/log.js';
+import { processCpuSeconds } from '../src/metrics/index.js';
 import { opusPackets, speechLike, toneAt } from '../test/helpers/speech.js';
 
 const PT = 111;
@@ -100,10 +101,9 @@ async function sender(): Promise<void> {
 
 // ---------------------------------------------------------------- recorder side (this process, measured)
 
+/** utime + stime of this process's own threads (children not counted), in µs. */
 function stat(): number {
-  // utime + stime (fields 14, 15) of this process's own threads, in clock ticks (100/s); children not counted.
-  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) * 10_000; // µs
+  return (processCpuSeconds(process.pid) ?? Number.NaN) * 1e6;
 }
 
 function cpuUs(): number {

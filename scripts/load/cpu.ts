@@ -3,28 +3,13 @@
  * own threads (fields 14 and 15 of /proc/PID/stat), never its children's (cutime/cstime): rtpengine is a
  * child of the service, and counting it there would bill the relay's work to Monologue.
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-
-/** Clock ticks per second for /proc times (nearly always 100 on Linux; asked once). */
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
+import { processCpuSeconds } from '../../src/metrics/index.js';
 
 /** CPU ms (user+system) used so far by process `pid`'s own threads; undefined once it is gone. */
 export function processCpuMs(pid: number): number | undefined {
-  const stat = readProc(`/proc/${pid}/stat`);
-  if (stat === undefined) return undefined;
-  // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state): utime is field 14, stime field 15.
-  const utime = Number(fields[11]);
-  const stime = Number(fields[12]);
-  return ((utime + stime) * 1000) / CLK_TCK;
+  const seconds = processCpuSeconds(pid);
+  return seconds === undefined ? undefined : seconds * 1000;
 }
 
 /** This process (the load client: its event loop and libwebrtc's threads), by the same rule. */
