@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
-import { errorMessage } from '../errors.js';
+import { safeEmit } from '../safe-emit.js';
 import type { CallRecordPatch, CallRecords, Direction } from './records.js';
 import type { DialerChannel, EndReason, InboundLeg, MediaSession, OutboundLeg, RecordingStopReason } from './ports.js';
 import type { User } from '../accounts/users.js';
@@ -304,13 +304,6 @@ export class Call extends EventEmitter<CallEvents> {
 
   /** A throwing subscriber must not break the call (or the other subscribers). */
   private safeEmit<K extends keyof CallEvents>(event: K, ...args: CallEvents[K]): void {
-    // rawListeners: calling a `once` wrapper also removes it, as emit() would.
-    for (const listener of this.rawListeners(event)) {
-      try {
-        (listener as (...a: CallEvents[K]) => void)(...args);
-      } catch (err) {
-        this.log.error({ event, err: errorMessage(err) }, 'call event listener threw');
-      }
-    }
+    safeEmit<CallEvents, K>(this, this.log, event, ...args);
   }
 }

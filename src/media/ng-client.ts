@@ -18,6 +18,7 @@ import bencode from 'bencode';
 import type { Logger } from '../log.js';
 import { PerSourceLog } from '../per-source-log.js';
 import { MonologueError } from '../errors.js';
+import { safeEmit } from '../safe-emit.js';
 
 /** A bencode value with byte strings decoded as UTF-8. */
 export type NgValue = string | number | NgValue[] | NgDict;
@@ -167,11 +168,7 @@ class UdpNgClient implements NgClient {
 
   /** A watcher that throws must not fail the request it watched. */
   #observe(outcome: NgOutcome): void {
-    try {
-      this.observer.emit('done', outcome);
-    } catch (err) {
-      this.#log?.error({ err }, 'ng observer threw');
-    }
+    safeEmit(this.observer, this.#log, 'done', outcome);
   }
 
   #send(command: NgCommand, cookie: string, packet: Buffer, socket: Socket): Promise<NgDict> {

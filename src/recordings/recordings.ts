@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import { errorMessage } from '../errors.js';
+import { safeEmit } from '../safe-emit.js';
 import { newId } from '../ids.js';
 import type { MediaSession, RecordingStopReason } from '../calls/ports.js';
 import type { Keyring } from '../crypto/kek.js';
@@ -205,12 +206,9 @@ export class Recordings {
 
   /** A watcher that throws must not break a recording. */
   private notify<K extends keyof RecordingsObserverEvents>(event: K, ...args: RecordingsObserverEvents[K]): void {
-    try {
-      (this.observer.emit as (e: K, ...a: RecordingsObserverEvents[K]) => boolean)(event, ...args);
-    } catch (err) {
-      this.log.error({ event, err }, 'recordings observer threw');
-    }
+    safeEmit(this.observer, this.log, event, ...args);
   }
+
 
   /** Wait for recordings being finished (shutdown). */
   async settle(): Promise<void> {
