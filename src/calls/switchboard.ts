@@ -191,7 +191,7 @@ export class Switchboard extends EventEmitter<SwitchboardEvents> {
       call.close('failed');
       return;
     }
-    call.record({ sipCallId: call.outboundLeg.sipCallId });
+    call.record({ sipCallId: call.outboundLeg.sipCallId }, 'with-next');
   }
 
   /**
@@ -377,7 +377,7 @@ export class Switchboard extends EventEmitter<SwitchboardEvents> {
     }
     // From here the attempt is the user's: it has a record, even if it is missed.
     call.admit(user);
-    call.record({ sipCallId: offer.sipCallId });
+    call.record({ sipCallId: offer.sipCallId }, 'with-next');
     const channel = await this.ringableDialer(user.id);
     if (call.closed) return;
     if (!channel) {

@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync } from 'node:crypto';
+import { publicRandomBytes } from './random-pool.js';
 import { MonologueError } from '../errors.js';
 
 /**
@@ -28,7 +29,8 @@ export function createPhoneVault(masterKey: Buffer): PhoneVault {
   const encKey = Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), 'monologue phone seal v1', 32));
 
   const seal = (n: string, rowId: string): string => {
-    const iv = randomBytes(IV_BYTES);
+    // A GCM IV must be unique, not secret: a pooled CSPRNG draw (96 bits) is as good as its own call.
+    const iv = publicRandomBytes(IV_BYTES);
     const c = createCipheriv('aes-256-gcm', encKey, iv, { authTagLength: TAG_BYTES });
     c.setAAD(aad(rowId));
     const body = Buffer.concat([c.update(n, 'utf8'), c.final()]);

@@ -4,7 +4,7 @@
  * 4xx instead of a crash.
  */
 import { isUtf8 } from 'node:buffer';
-import { randomBytes } from 'node:crypto';
+import { publicRandomHex } from '../crypto/random-pool.js';
 import type { NameAddr, SipHeaders, SipModule, SipRequest, SipResponse } from './sip-types.js';
 
 export const T1 = 500;
@@ -37,11 +37,11 @@ export function hostPort(host: string, port: number): string {
 }
 
 export function newTag(): string {
-  return randomBytes(8).toString('hex');
+  return publicRandomHex(8);
 }
 
 export function newCallId(host: string): string {
-  return `${randomBytes(16).toString('hex')}@${host}`;
+  return `${publicRandomHex(16)}@${host}`;
 }
 
 export function cloneNameAddr(a: NameAddr, tag?: string): NameAddr {

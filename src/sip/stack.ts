@@ -27,6 +27,7 @@ import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import vm from 'node:vm';
 import type { DigestModule, SipModule } from './sip-types.js';
+import { publicRandomHex } from '../crypto/random-pool.js';
 
 const require = createRequire(import.meta.url);
 
@@ -48,7 +49,7 @@ const ERR = 'options.logger && options.logger.error && options.logger.error(e);'
 const PATCHES: readonly Patch[] = [
   [
     "return ['z9hG4bK',Math.round(Math.random()*1000000)].join('');",
-    "return 'z9hG4bK' + crypto.randomBytes(12).toString('hex');",
+    "return 'z9hG4bK' + randomHex(12);",
   ],
   ['g = setTimeout(retry, t*2, t*2);', 'g = setTimeout(retry, Math.min(t*2, 4000), Math.min(t*2, 4000));'],
   [
@@ -147,10 +148,10 @@ function loadPatched(): SipModule {
     if (found !== count) throw new Error(`sip.js patch: expected ${count} match(es) of ${JSON.stringify(from)}, found ${found}`);
     src = src.split(from).join(to);
   }
-  const wrapper = vm.runInThisContext(`(function (exports, require, module, __filename, __dirname) {${src}\n})`, {
+  const wrapper = vm.runInThisContext(`(function (exports, require, module, __filename, __dirname, randomHex) {${src}\n})`, {
     filename: `${path}?patched`,
-  }) as (e: object, r: NodeJS.Require, m: { exports: object }, f: string, d: string) => void;
+  }) as (e: object, r: NodeJS.Require, m: { exports: object }, f: string, d: string, randomHex: (n: number) => string) => void;
   const mod = { exports: {} };
-  wrapper(mod.exports, createRequire(path), mod, path, dirname(path));
+  wrapper(mod.exports, createRequire(path), mod, path, dirname(path), publicRandomHex);
   return mod.exports as SipModule;
 }
