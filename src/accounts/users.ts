@@ -1,4 +1,5 @@
 import type { Db } from '../db/database.js';
+import { prepare, type SlotOf } from '../db/prepared.js';
 import type { PhoneVault } from '../crypto/phone-vault.js';
 import { normaliseE164 } from '../phone-number.js';
 import { MonologueError } from '../errors.js';
@@ -31,8 +32,12 @@ export function createUsers(db: Db, vault: PhoneVault): Users {
     ...(row.consent_version !== null && { consent: { version: row.consent_version, at: Number(row.consent_at) } }),
   });
   // An erased account (DELETE /v1/me, src/accounts/erase.ts) is no user any more: its row only anchors ledger and audit entries.
+  // Every call setup reads its owner: built and compiled once (see db/prepared.ts).
+  const userById = prepare(db, (slot: SlotOf<{ id: string }>) =>
+    db.selectFrom('users').selectAll().where('id', '=', slot('id')).where('deleted_at', 'is', null),
+  );
   const byId = async (id: string) => {
-    const row = await db.selectFrom('users').selectAll().where('id', '=', id).where('deleted_at', 'is', null).executeTakeFirst();
+    const row = (await userById.execute({ id })).rows[0];
     return row ? toUser(row) : undefined;
   };
   return {

@@ -1,5 +1,7 @@
-import { sql } from 'kysely';
+import { sql, type UpdateResult } from 'kysely';
 import type { Db } from '../db/database.js';
+import type { CallsTable } from '../db/tables.js';
+import { prepare, type Prepared, type SlotOf } from '../db/prepared.js';
 import { toSafeInt } from '../payouts/ledger.js';
 import type { PhoneVault } from '../crypto/phone-vault.js';
 import type { EndReason } from './ports.js';
@@ -52,27 +54,35 @@ export interface OutboundTally {
   answeredMs: number;
 }
 
+/** The columns a record update may set, and the row's id. */
+type CallPatchRow = Partial<CallsTable> & { id: string };
+
 export function createCallRecords(db: Db, vault: PhoneVault): CallRecords {
+  // The statements every call setup runs, built and compiled once (see db/prepared.ts).
+  const insertCall = prepare(db, (slot: SlotOf<Pick<CallsTable, 'id' | 'user_id' | 'direction' | 'counterpart_hash' | 'counterpart_cipher' | 'created_at'>>) =>
+    db.insertInto('calls').values({
+      id: slot('id'),
+      user_id: slot('user_id'),
+      direction: slot('direction'),
+      counterpart_hash: slot('counterpart_hash'),
+      counterpart_cipher: slot('counterpart_cipher'),
+      created_at: slot('created_at'),
+    }),
+  );
+  const updates = new Map<string, Prepared<CallPatchRow, UpdateResult>>();
+  const tally = prepare(db, (slot: SlotOf<{ userId: string; since: number; now: number; maxCallMs: number }>) =>
+    outboundTallyQuery(db, slot('userId'), slot('since'), { now: slot('now'), maxCallMs: slot('maxCallMs') }),
+  );
   return {
     async create(c) {
-      await db
-        .insertInto('calls')
-        .values({
-          id: c.id,
-          user_id: c.userId,
-          direction: c.direction,
-          counterpart_hash: vault.hash(c.counterpart),
-          counterpart_cipher: vault.seal(c.counterpart, c.id),
-          sip_call_id: null,
-          created_at: c.createdAt,
-          ringing_at: null,
-          answered_at: null,
-          ended_at: null,
-          end_reason: null,
-          sip_status: null,
-          recording_note: null,
-        })
-        .execute();
+      await insertCall.execute({
+        id: c.id,
+        user_id: c.userId,
+        direction: c.direction,
+        counterpart_hash: vault.hash(c.counterpart),
+        counterpart_cipher: vault.seal(c.counterpart, c.id),
+        created_at: c.createdAt,
+      });
     },
     async update(id, p) {
       const set = {
@@ -84,23 +94,24 @@ export function createCallRecords(db: Db, vault: PhoneVault): CallRecords {
         ...(p.sipStatus !== undefined && { sip_status: p.sipStatus }),
         ...(p.recordingNote !== undefined && { recording_note: p.recordingNote }),
       };
-      if (Object.keys(set).length === 0) return;
-      await db.updateTable('calls').set(set).where('id', '=', id).execute();
+      const columns = Object.keys(set) as Array<keyof typeof set>;
+      if (columns.length === 0) return;
+      // One prepared statement per set of columns: a call's updates come in a few shapes.
+      const shape = columns.join(',');
+      let update = updates.get(shape);
+      if (!update) {
+        update = prepare(db, (slot: SlotOf<CallPatchRow>) =>
+          db.updateTable('calls').set(Object.fromEntries(columns.map((c) => [c, slot(c)]))).where('id', '=', slot('id')),
+        );
+        updates.set(shape, update);
+      }
+      await update.execute({ ...set, id });
     },
-    async outboundTally(userId, since, { now, maxCallMs, except = [] }) {
-      // Served by the (user_id, created_at) index. Plain CASE arithmetic: the same SQL on SQLite and PostgreSQL.
-      const end = sql`case when ended_at is not null then ended_at when answered_at + ${maxCallMs} < ${now} then answered_at + ${maxCallMs} else ${now} end`;
-      let q = db
-        .selectFrom('calls')
-        .select([
-          sql<number | string>`count(*)`.as('attempts'),
-          sql<number | string | null>`sum(case when answered_at is null then 0 when ${end} > answered_at then ${end} - answered_at else 0 end)`.as('answered_ms'),
-        ])
-        .where('user_id', '=', userId)
-        .where('created_at', '>=', since)
-        .where('direction', '=', 'outbound');
-      if (except.length > 0) q = q.where('id', 'not in', except);
-      const row = await q.executeTakeFirstOrThrow();
+    async outboundTally(userId, since, opts) {
+      const row = opts.except?.length
+        ? await outboundTallyQuery(db, userId, since, opts).executeTakeFirstOrThrow()
+        : (await tally.execute({ userId, since, now: opts.now, maxCallMs: opts.maxCallMs })).rows[0];
+      if (!row) throw new Error('the daily tally returned no row');
       // PostgreSQL sums bigint as numeric, which arrives as a string.
       return { attempts: toSafeInt(row.attempts, 'attempts'), answeredMs: toSafeInt(row.answered_ms, 'answered_ms') };
     },
@@ -124,4 +135,24 @@ export function createCallRecords(db: Db, vault: PhoneVault): CallRecords {
       };
     },
   };
+}
+
+/**
+ * The daily caps' sum (see `CallRecords.outboundTally`) as a query, so a test can ask each database how it runs
+ * it: every column it reads is in the `calls_user_day` index (migration 0008), an index-only scan.
+ */
+export function outboundTallyQuery(db: Db, userId: string, since: number, { now, maxCallMs, except = [] }: { now: number; maxCallMs: number; except?: readonly string[] }) {
+  // Served by the (user_id, created_at, …) index. Plain CASE arithmetic: the same SQL on SQLite and PostgreSQL.
+  const end = sql`case when ended_at is not null then ended_at when answered_at + ${maxCallMs} < ${now} then answered_at + ${maxCallMs} else ${now} end`;
+  let q = db
+    .selectFrom('calls')
+    .select([
+      sql<number | string>`count(*)`.as('attempts'),
+      sql<number | string | null>`sum(case when answered_at is null then 0 when ${end} > answered_at then ${end} - answered_at else 0 end)`.as('answered_ms'),
+    ])
+    .where('user_id', '=', userId)
+    .where('created_at', '>=', since)
+    .where('direction', '=', 'outbound');
+  if (except.length > 0) q = q.where('id', 'not in', except);
+  return q;
 }

@@ -67,3 +67,46 @@ test("an inbound call binds only its owner's dialer, and stores the status its l
   assert.deepEqual(leg.log, ['reject:603']);
   assert.equal(records.rows.get('call_1')?.sipStatus, 603);
 });
+
+test('the SIP Call-ID and the ringing time ride along with the next write: answer and end are two statements', async () => {
+  const users = new FakeUsers();
+  const owner = users.add('+15550001111');
+  const channel = new FakeChannel(owner.id);
+  const { call, records } = newCall('outbound', channel);
+  call.admit(owner);
+  call.record({ sipCallId: 'sip-1' }, 'with-next');
+  call.markRinging();
+  await call.flushed();
+  assert.equal(records.patches.length, 0, 'nothing written while it only rings');
+  assert.equal(records.rows.get('call_1')?.ringingAt, null);
+  call.markAnswered();
+  await call.flushed();
+  assert.equal(records.patches.length, 1, 'one update at the answer');
+  const answered = records.rows.get('call_1')!;
+  assert.equal(answered.sipCallId, 'sip-1');
+  assert.ok(answered.ringingAt !== null && answered.answeredAt !== null && answered.ringingAt <= answered.answeredAt);
+  call.close('local-hangup');
+  await settle();
+  await call.flushed();
+  assert.equal(records.patches.length, 2, 'one more at the end');
+  assert.equal(records.rows.get('call_1')?.endReason, 'local-hangup');
+});
+
+test('a call that ends while it rings still stores its SIP Call-ID and ringing time, with its end', async () => {
+  const users = new FakeUsers();
+  const owner = users.add('+15550001111');
+  const { call, records } = newCall('outbound', new FakeChannel(owner.id));
+  call.admit(owner);
+  call.record({ sipCallId: 'sip-2' }, 'with-next');
+  call.markRinging();
+  call.close('no-answer');
+  call.record({ recordingNote: 'late' }, 'with-next');
+  await settle();
+  await call.flushed();
+  const row = records.rows.get('call_1')!;
+  assert.equal(row.sipCallId, 'sip-2');
+  assert.ok(row.ringingAt !== null);
+  assert.equal(row.endReason, 'no-answer');
+  assert.equal(row.recordingNote, 'late', 'after the end nothing waits: it is written at once');
+  assert.equal(records.patches.length, 2);
+});
