@@ -72,20 +72,32 @@ test('per-call CPU above idle subtracts the idle rate over the window', () => {
   assert.equal(r.processes.service!.perLiveCallPctAboveIdle, 0.5);
 });
 
-test('soak growth is measured from the first sample after the warm-up', () => {
-  const g = growth(
-    [
-      { t: 0, live: 0, rssBytes: 50, eventLoopP99Ms: 1, handles: 5 },
-      { t: 10, live: 4, rssBytes: 100, eventLoopP99Ms: 9, handles: 20 },
-      { t: 20, live: 4, rssBytes: 105, eventLoopP99Ms: 2, handles: 21 },
-    ],
-    10,
-  );
-  assert.equal(g.rssGrowthPct, 5);
-  assert.equal(g.handlesAfterWarmup, 20);
-  assert.equal(g.handlesEnd, 21);
+test('soak growth compares the medians of the first and last minute after the warm-up; the slope shows a steady leak', () => {
+  const flat = (t: number, rss: number, handles = 91) => ({ t, live: 40, rssBytes: rss, eventLoopP99Ms: 2, handles });
+  // A GC trough right at the end of the warm-up (145) in an otherwise flat 165-171 line: not growth.
+  const sawtooth = [flat(0, 50, 5), flat(110, 160), flat(120, 145), flat(130, 166), flat(140, 168), flat(150, 167), flat(160, 169), flat(170, 166), flat(180, 168)];
+  for (let t = 190; t <= 1800; t += 10) sawtooth.push(flat(t, 166 + (t % 30 === 0 ? 5 : 2)));
+  sawtooth.push({ t: 1801, live: 0, rssBytes: 169, eventLoopP99Ms: 9, handles: 51 });
+  const g = growth(sawtooth, 120);
+  assert.equal(g.windowS, 60);
+  assert.equal(g.rssAfterWarmupBytes, 167, 'median of 120..180: the trough does not set it');
+  assert.ok(g.rssGrowthPct !== null && Math.abs(g.rssGrowthPct) < 2, `flat: ${g.rssGrowthPct}%`);
+  assert.ok(g.rssSlopeMbPerHour !== null && Math.abs(g.rssSlopeMbPerHour) < 2, `flat slope ${g.rssSlopeMbPerHour}`);
+  assert.equal(g.handlesAfterWarmup, 91);
+  assert.equal(g.handlesEndWindow, 91);
+  assert.equal(g.handlesEnd, 51, 'the last sample, after the hangups');
   assert.equal(g.eventLoopP99MaxMs, 9);
+
+  // A leak of 10 units an hour from 100: +5% over 30 minutes, and the slope says 10 an hour (1e6 bytes = 1 MB).
+  const leak = Array.from({ length: 181 }, (_, i) => ({ t: i * 10, live: 40, rssBytes: (100 + (i * 10 * 10) / 3600) * 1e6, eventLoopP99Ms: 1, handles: 20 + Math.floor(i / 60) }));
+  const l = growth(leak, 0);
+  assert.equal(l.rssSlopeMbPerHour, 10);
+  assert.ok(l.rssGrowthPct !== null && l.rssGrowthPct > 4 && l.rssGrowthPct < 5.5, `${l.rssGrowthPct}%`);
+  assert.equal(l.handlesAfterWarmup, 20);
+  assert.ok(l.handlesEndWindow !== null && l.handlesEndWindow > 21, 'handles that keep growing show');
+
   assert.equal(growth([{ t: 0, live: 0, rssBytes: null, eventLoopP99Ms: null, handles: null }], 0).rssGrowthPct, null);
+  assert.equal(growth([{ t: 0, live: 0, rssBytes: 5, eventLoopP99Ms: null, handles: null }], 60).rssSlopeMbPerHour, null, 'a run shorter than its warm-up');
 });
 
 test('--mix spreads inbound calls evenly; failure reasons are short and stable', () => {
