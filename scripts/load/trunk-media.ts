@@ -43,6 +43,8 @@ interface Stream {
   address: string;
   port: number;
   ssrc: number;
+  /** The SSRC the stream arrives with: rtpengine reuses its ports, so a new SSRC on a known port is a new call. */
+  ssrcIn: number;
   seq: number;
   timestamp: number;
   lastHeardAt: number;
@@ -67,9 +69,10 @@ export async function startTrunkMedia(host = '127.0.0.1', port = 0): Promise<Tru
     if (msg.length < 12 || (msg[0]! & 0xc0) !== 0x80 || (msg[1]! & 0x7f) !== 0) return; // PCMU RTP only
     totals.packetsIn++;
     const key = `${rinfo.address}:${rinfo.port}`;
+    const ssrcIn = msg.readUInt32BE(8);
     let s = streams.get(key);
-    if (!s) {
-      s = { address: rinfo.address, port: rinfo.port, ssrc: randomInt(2 ** 32), seq: randomInt(65536), timestamp: randomInt(2 ** 32), lastHeardAt: 0, received: 0, payloads: [] };
+    if (!s || s.ssrcIn !== ssrcIn) {
+      s = { address: rinfo.address, port: rinfo.port, ssrc: randomInt(2 ** 32), ssrcIn, seq: randomInt(65536), timestamp: randomInt(2 ** 32), lastHeardAt: 0, received: 0, payloads: [] };
       streams.set(key, s);
       totals.streams++;
     }
