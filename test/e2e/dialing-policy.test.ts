@@ -74,6 +74,7 @@ test('a call ends max-duration when the day\'s minutes run out, before its maxim
 
 // Last: the silent trunk leaves our INVITE and CANCEL retransmitting at the trunk's port, where sipp listens in the others.
 test('each denied class is refused DESTINATION_NOT_ALLOWED, counted, and never reaches the trunk', async () => {
+  await rig.stopTrunk(); // the earlier tests' sipps listen on the trunk's port until they exit
   const trunk = await startSilentTrunk(trunkPort);
   const { id, token } = await service.addUser('+15550001111');
   const c = await signalClient(service.httpPort);

@@ -15,6 +15,11 @@ export interface WrtcRig {
    */
   call(dialer: WrtcDialer, to?: string, tone?: ToneOptions, trunkRtpPort?: number): Promise<string>;
   hangup(dialer: WrtcDialer, callId: string): Promise<void>;
+  /**
+   * End every sipp this rig started and wait until each has exited, so the trunk's port is free for another
+   * listener (a sipp may still be finishing its last call when the test that used it ends).
+   */
+  stopTrunk(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -50,6 +55,10 @@ export async function startWrtcRig(
     async hangup(dialer, callId) {
       dialer.hangup(callId);
       await dialer.waitEnded(callId);
+    },
+    async stopTrunk() {
+      for (const s of sipps) s.kill();
+      await Promise.all(sipps.map((s) => s.done));
     },
     async close() {
       for (const d of dialers) d.close();
