@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import { MonologueError } from '../errors.js';
+import { newId } from '../ids.js';
 
 /**
  * Recording consent and its history. The user's row holds the current state (what the recording hook
@@ -36,7 +36,7 @@ export async function changeConsent(db: Db, userId: string, version: string | nu
       .set({ consent_version: version, consent_at: version === null ? null : when })
       .where('id', '=', userId)
       .execute();
-    await tx.insertInto('consent_events').values({ id: consentEventId(), user_id: userId, version, at: when }).execute();
+    await tx.insertInto('consent_events').values({ id: newId('cev'), user_id: userId, version, at: when }).execute();
     return true;
   });
 }
@@ -49,9 +49,5 @@ export async function consentHistory(db: Db, userId: string): Promise<ConsentEve
 
 /** The first entry of a user created with consent (`users.create`), inside its transaction. */
 export async function recordInitialConsent(db: Db, userId: string, version: string, at: number): Promise<void> {
-  await db.insertInto('consent_events').values({ id: consentEventId(), user_id: userId, version, at }).execute();
-}
-
-function consentEventId(): string {
-  return `cev_${randomBytes(16).toString('base64url')}`;
+  await db.insertInto('consent_events').values({ id: newId('cev'), user_id: userId, version, at }).execute();
 }

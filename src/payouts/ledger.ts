@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { PostgresAdapter, sql, type Kysely } from 'kysely';
 import type { LedgerEntriesTable, LedgerEntryType, LedgerState, Tables } from '../db/tables.js';
 import { MonologueError } from '../errors.js';
+import { newId } from '../ids.js';
 
 /**
  * The append-only money ledger. Amounts are integer micro-units and never change once written; only
@@ -86,10 +86,6 @@ export function isPostgres(db: Kysely<Tables>): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
 }
 
-function newEntryId(): string {
-  return `led_${randomBytes(16).toString('base64url')}`;
-}
-
 function toEntry(r: LedgerEntriesTable): LedgerEntry {
   return {
     id: r.id,
@@ -132,7 +128,7 @@ export function createLedger(db: Kysely<Tables>, now: () => number = Date.now): 
       const inserted = await db
         .insertInto('ledger_entries')
         .values({
-          id: newEntryId(),
+          id: newId('led'),
           user_id: input.userId,
           call_id: input.callId ?? null,
           type: input.type,

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from '../db/database.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import { newId } from '../ids.js';
 
 export type GrantPurpose = 'play' | 'download';
 
@@ -76,7 +77,7 @@ export function createGrants(db: Db, audit: AuditLog, opts: GrantsOptions): Gran
   return {
     async issue(userId, recordingId, purpose, actor = `user:${userId}`) {
       const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
-      const grant: IssuedGrant = { grantId: `grt_${randomBytes(16).toString('base64url')}`, token, expiresAt: opts.now() + opts.ttlMs };
+      const grant: IssuedGrant = { grantId: newId('grt'), token, expiresAt: opts.now() + opts.ttlMs };
       await db
         .insertInto('grants')
         .values({ id: grant.grantId, token_hash: hashToken(token), user_id: userId, recording_id: recordingId, purpose, created_at: opts.now(), expires_at: grant.expiresAt, requests: 0, bytes_served: 0, closed_at: null })
