@@ -48,8 +48,8 @@ export interface RecorderOptions {
  * takes a stopped socket out of epoll only when it next fires: measured ~10 wake-ups of the process per fork per
  * second at a 100 ms tick), so a longer tick pays less. Measured (bench-recorder-live, µs per packet at 20 / 50
  * forks): 100 ms 44.1 / 34.5, 200 ms 40.8 / 31.4, 400 ms 38.5 / 31.5; 50 ms was ~10% dearer than 100. Past 200 ms
- * the gain fades while what a pause treats as paused (see above) and the reorder window keep growing with the tick.
- * The reorder window is widened by the tick.
+ * the gain fades while what a pause treats as paused (see above) and the reorder window (widened by the tick) keep
+ * growing with it.
  */
 export const READ_INTERVAL_MS = 200;
 
